@@ -1,0 +1,677 @@
+// Package httpapi is the HTTP client every vendor connector shares. A
+// connector describes its endpoints; this package owns everything that is the
+// same for all vendors.
+//
+// One call to Client.Do runs this chain, outermost first:
+//
+//  1. URL resolution: a relative path joins the base URL's prefix; an absolute
+//     link (a "next" page) must have the base URL's scheme and host, or the
+//     call fails before anything is sent.
+//  2. Attempt loop (retry): up to MaxAttempts tries. 429 and 503 wait for
+//     Retry-After (delta-seconds or HTTP-date, refused beyond MaxRetryAfter)
+//     and pause every request of this instance until then; 500, 502, 504,
+//     timeouts and connection errors back off exponentially with full jitter.
+//     A NoRetry request (a non-idempotent create) is re-sent only when it
+//     certainly did not reach the server (a refused connection, a 429).
+//  3. Rate limit: the instance's own x/time/rate limiter, waited on by every
+//     attempt, retries included, so retries never exceed the configured rate.
+//  4. Auth: the Authenticator sets credentials; a 401 makes it renew once and
+//     the request is retried once; a second 401 is returned to the caller.
+//  5. Transport: one context.WithTimeout per attempt; redirects to another
+//     host are refused (credentials never leave their host); the body is read
+//     through a limit, and a body over it is an error, never a truncation.
+//
+// Errors never contain a registered secret: every message passes Redact.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultTimeout       = 30 * time.Second
+	DefaultMaxBody       = 8 << 20
+	DefaultMaxAttempts   = 5
+	DefaultBaseBackoff   = 500 * time.Millisecond
+	DefaultMaxBackoff    = 30 * time.Second
+	DefaultMaxRetryAfter = 5 * time.Minute
+)
+
+// Observer receives the client's events, for metrics. Implementations must be
+// safe for concurrent use.
+type Observer interface {
+	// Request is called once per attempt; status is 0 when no response came.
+	Request(instance, method string, status int, d time.Duration)
+	// Retry is called before each retry with a short reason ("429", "503", "timeout", ...).
+	Retry(instance, reason string)
+	// RateWait is called with the time an attempt waited on the limiter or a Retry-After pause.
+	RateWait(instance string, d time.Duration)
+}
+
+// Authenticator sets a vendor's credentials on a request.
+type Authenticator interface {
+	// Apply sets credentials on req, logging in first if it has no token yet.
+	Apply(ctx context.Context, c *Client, req *http.Request) error
+	// Renew discards the current token and gets a new one; called after a 401.
+	Renew(ctx context.Context, c *Client) error
+}
+
+// Config configures one instance's client.
+type Config struct {
+	Name    string // the connector instance, for logs, metrics and errors
+	BaseURL string // may carry a path prefix
+	RPS     float64
+	Burst   int
+
+	Timeout       time.Duration // one attempt
+	MaxBody       int64         // bytes of one response body
+	MaxAttempts   int
+	BaseBackoff   time.Duration
+	MaxBackoff    time.Duration
+	MaxRetryAfter time.Duration
+
+	Auth     Authenticator // nil: no credentials
+	Secrets  []string      // values redacted from every error and log line
+	Logger   *slog.Logger
+	Observer Observer
+
+	// Transport replaces http.DefaultTransport (tests).
+	Transport http.RoundTripper
+	// Sleep waits d or until ctx is done (tests pass a fake clock's).
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock used for Retry-After dates and pauses.
+	Now func() time.Time
+}
+
+// Client is one connector instance's HTTP client. It is safe for concurrent use.
+type Client struct {
+	cfg     Config
+	base    *url.URL
+	http    *http.Client
+	limiter *rate.Limiter
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	paused  time.Time // no request before this time (Retry-After)
+	secrets []string
+}
+
+// New checks cfg and builds a client.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s: base_url %q must be an http(s) URL", cfg.Name, cfg.BaseURL)
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.BaseBackoff <= 0 {
+		cfg.BaseBackoff = DefaultBaseBackoff
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.MaxRetryAfter <= 0 {
+		cfg.MaxRetryAfter = DefaultMaxRetryAfter
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleep
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	lim := rate.NewLimiter(rate.Inf, 1)
+	if cfg.RPS > 0 {
+		b := cfg.Burst
+		if b < 1 {
+			b = 1
+		}
+		lim = rate.NewLimiter(rate.Limit(cfg.RPS), b)
+	}
+	tr := cfg.Transport
+	if tr == nil {
+		tr = http.DefaultTransport
+	}
+	c := &Client{cfg: cfg, base: u, limiter: lim, log: cfg.Logger.With("connector", cfg.Name)}
+	for _, s := range cfg.Secrets {
+		c.AddSecret(s)
+	}
+	c.http = &http.Client{
+		Transport: tr,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 {
+				return errors.New("stopped after 5 redirects")
+			}
+			if !sameHost(req.URL, u) {
+				return fmt.Errorf("%w: redirect to %s", ErrForeignHost, req.URL.Host)
+			}
+			return nil
+		},
+	}
+	return c, nil
+}
+
+// Name is the instance name.
+func (c *Client) Name() string { return c.cfg.Name }
+
+// Base is the base URL, with a trailing slash.
+func (c *Client) Base() *url.URL { u := *c.base; return &u }
+
+// AddSecret registers a value (a token a vendor issued, say) for redaction.
+func (c *Client) AddSecret(s string) {
+	if len(s) < 4 {
+		return // too short to redact without mangling ordinary text
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, x := range c.secrets {
+		if x == s {
+			return
+		}
+	}
+	c.secrets = append(c.secrets, s)
+}
+
+// Redact replaces every registered secret in s.
+func (c *Client) Redact(s string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, x := range c.secrets {
+		s = strings.ReplaceAll(s, x, "[REDACTED]")
+		if q := url.QueryEscape(x); q != x {
+			s = strings.ReplaceAll(s, q, "[REDACTED]")
+		}
+	}
+	return s
+}
+
+// Field is one multipart form field.
+type Field struct{ Name, Value string }
+
+// Request describes one API call.
+type Request struct {
+	Method string
+	// Path is relative to the base URL ("leads/list/"), or an absolute link
+	// the vendor gave (a next page), which must be on the base URL's host.
+	Path   string
+	Query  url.Values
+	JSON   any     // sent as application/json when non-nil
+	Form   []Field // sent as multipart/form-data when non-nil
+	Header http.Header
+	// NoAuth skips the Authenticator (login calls).
+	NoAuth bool
+	// NoRetry marks a non-idempotent call: it is re-sent only when it
+	// certainly did not reach the server.
+	NoRetry bool
+	// Label names the call in errors ("leads page 3"); defaults to method and path.
+	Label string
+}
+
+// Response is a complete, size-checked response.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	URL    *url.URL
+}
+
+// Errors callers may test with errors.Is.
+var (
+	ErrForeignHost     = errors.New("link to another host refused")
+	ErrBodyTooLarge    = errors.New("response body over the size limit")
+	ErrRetryAfterLong  = errors.New("vendor asks to wait longer than max_retry_after")
+	ErrMaybeDelivered  = errors.New("request may have reached the server; not re-sent")
+	ErrAttemptsUsed    = errors.New("gave up after retries")
+	errRetryableStatus = errors.New("retryable status")
+)
+
+// StatusError is a non-2xx answer, after retries.
+type StatusError struct {
+	Instance string
+	Label    string
+	Status   int
+	Body     []byte // the (redacted, bounded) body, for vendor-specific error parsing
+	msg      string
+}
+
+func (e *StatusError) Error() string { return e.msg }
+
+// Permanent reports whether retrying cannot help: 403 and 404 are
+// configuration errors, 400 and 422 are refusals of this request.
+func (e *StatusError) Permanent() bool {
+	switch e.Status {
+	case 400, 403, 404, 405, 409, 410, 422:
+		return true
+	}
+	return false
+}
+
+// IsStatus reports whether err is a *StatusError with one of the codes.
+func IsStatus(err error, codes ...int) bool {
+	var se *StatusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	for _, c := range codes {
+		if se.Status == c {
+			return true
+		}
+	}
+	return false
+}
+
+// JSON runs req and decodes a 2xx body into out (if non-nil).
+func (c *Client) JSON(ctx context.Context, req *Request, out any) (*Response, error) {
+	resp, err := c.Do(ctx, req)
+	if err != nil {
+		return resp, err
+	}
+	if out != nil {
+		if err := DecodeJSON(resp.Body, out); err != nil {
+			return resp, fmt.Errorf("%s: %s: %w", c.cfg.Name, c.label(req), err)
+		}
+	}
+	return resp, nil
+}
+
+// DecodeJSON decodes body into out with a clear message on failure: the
+// offset and a short excerpt, never the whole body.
+func DecodeJSON(body []byte, out any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errors.New("empty response body, expected JSON")
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return fmt.Errorf("malformed JSON at byte %d: %v (near %q)", se.Offset, err, excerpt(body, se.Offset))
+		}
+		return fmt.Errorf("unexpected JSON: %w", err)
+	}
+	return nil
+}
+
+func excerpt(b []byte, off int64) string {
+	lo, hi := off-20, off+20
+	if lo < 0 {
+		lo = 0
+	}
+	if hi > int64(len(b)) {
+		hi = int64(len(b))
+	}
+	return string(b[lo:hi])
+}
+
+// Resolve turns a path or a vendor-given link into a URL, refusing links to
+// another host.
+func (c *Client) Resolve(path string) (*url.URL, error) {
+	ref, err := url.Parse(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: bad link %q: %w", c.cfg.Name, c.Redact(path), err)
+	}
+	if ref.IsAbs() || ref.Host != "" {
+		u := c.base.ResolveReference(ref)
+		if !sameHost(u, c.base) {
+			return nil, fmt.Errorf("%s: %w: %s (base is %s)", c.cfg.Name, ErrForeignHost, u.Host, c.base.Host)
+		}
+		return u, nil
+	}
+	u := *c.base
+	u.Path = c.base.Path + strings.TrimPrefix(ref.Path, "/")
+	u.RawPath = ""
+	u.RawQuery = ref.RawQuery
+	return &u, nil
+}
+
+func sameHost(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host)
+}
+
+func (c *Client) label(r *Request) string {
+	if r.Label != "" {
+		return r.Label
+	}
+	return r.Method + " " + r.Path
+}
+
+// Do runs req through the chain described in the package comment.
+func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
+	u, err := c.Resolve(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Query) > 0 {
+		q := u.Query()
+		for k, vs := range req.Query {
+			q[k] = vs
+		}
+		u.RawQuery = q.Encode()
+	}
+	renewed := false
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		resp, err := c.attempt(ctx, req, u)
+		if err == nil {
+			return resp, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: %s: %w", c.cfg.Name, c.label(req), ctx.Err())
+		}
+		lastErr = err
+		var se *StatusError
+		if errors.As(err, &se) && se.Status == http.StatusUnauthorized && !req.NoAuth && c.cfg.Auth != nil && !renewed {
+			renewed = true
+			c.log.Debug("401, renewing credentials", "call", c.label(req))
+			if rerr := c.cfg.Auth.Renew(ctx, c); rerr != nil {
+				return nil, c.wrap(req, fmt.Errorf("renewing credentials after 401: %w", rerr))
+			}
+			attempt-- // the renewal retry is not a backoff attempt
+			continue
+		}
+		wait, reason, retry := c.retryable(req, resp, err)
+		if !retry {
+			return resp, err
+		}
+		if attempt >= c.cfg.MaxAttempts {
+			return resp, fmt.Errorf("%w (%d attempts): %w", ErrAttemptsUsed, attempt, lastErr)
+		}
+		if wait < 0 {
+			wait = c.backoff(attempt)
+		}
+		c.log.Debug("retrying", "call", c.label(req), "reason", reason, "attempt", attempt, "wait", wait.String())
+		if c.cfg.Observer != nil {
+			c.cfg.Observer.Retry(c.cfg.Name, reason)
+		}
+		if err := c.cfg.Sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", c.cfg.Name, c.label(req), err)
+		}
+	}
+}
+
+// retryable decides whether an attempt's failure is worth another attempt.
+// wait < 0 means "use the exponential backoff".
+func (c *Client) retryable(req *Request, resp *Response, err error) (wait time.Duration, reason string, ok bool) {
+	var se *StatusError
+	if errors.As(err, &se) {
+		switch se.Status {
+		case 429, 503:
+			if se.Status == 503 && req.NoRetry {
+				return 0, "", false
+			}
+			_, has := c.retryAfter(resp)
+			if !has {
+				return -1, strconv.Itoa(se.Status), true
+			}
+			return 0, strconv.Itoa(se.Status), true // the pause set in attempt() does the waiting
+		case 500, 502, 504:
+			if req.NoRetry {
+				return 0, "", false
+			}
+			return -1, strconv.Itoa(se.Status), true
+		}
+		return 0, "", false
+	}
+	if errors.Is(err, ErrBodyTooLarge) || errors.Is(err, ErrForeignHost) || errors.Is(err, ErrRetryAfterLong) {
+		return 0, "", false
+	}
+	if errors.Is(err, errAuth) {
+		return 0, "", false
+	}
+	var ne net.Error
+	isTimeout := errors.As(err, &ne) && ne.Timeout()
+	if req.NoRetry && !notSent(err) {
+		return 0, "", false
+	}
+	if isTimeout {
+		return -1, "timeout", true
+	}
+	return -1, "connection", true
+}
+
+var errAuth = errors.New("auth")
+
+// notSent reports whether a transport error certainly happened before the
+// request reached the server (the connection was never made).
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.cfg.BaseBackoff << (attempt - 1)
+	if d > c.cfg.MaxBackoff || d <= 0 {
+		d = c.cfg.MaxBackoff
+	}
+	return d/2 + rand.N(d/2+1) // jitter in [d/2, d]
+}
+
+// retryAfter parses a Retry-After header: delta-seconds or an HTTP-date.
+func (c *Client) retryAfter(resp *Response) (time.Duration, bool) {
+	if resp == nil {
+		return 0, false
+	}
+	return ParseRetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now())
+}
+
+// ParseRetryAfter reads a Retry-After value, delta-seconds or HTTP-date, as a
+// duration from now. A date in the past is zero.
+func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		if n > int64(365*24*time.Hour/time.Second) {
+			n = int64(365 * 24 * time.Hour / time.Second)
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	d := t.Sub(now)
+	if d < 0 {
+		d = 0
+	}
+	return d, true
+}
+
+// waitTurn waits for any Retry-After pause and for the rate limiter.
+func (c *Client) waitTurn(ctx context.Context) error {
+	start := time.Now()
+	for {
+		c.mu.Lock()
+		until := c.paused
+		c.mu.Unlock()
+		d := until.Sub(c.cfg.Now())
+		if d <= 0 {
+			break
+		}
+		if err := c.cfg.Sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+	if err := c.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	if c.cfg.Observer != nil {
+		c.cfg.Observer.RateWait(c.cfg.Name, time.Since(start))
+	}
+	return nil
+}
+
+func (c *Client) pauseFor(d time.Duration) {
+	until := c.cfg.Now().Add(d)
+	c.mu.Lock()
+	if until.After(c.paused) {
+		c.paused = until
+	}
+	c.mu.Unlock()
+}
+
+func (c *Client) attempt(ctx context.Context, req *Request, u *url.URL) (*Response, error) {
+	if err := c.waitTurn(ctx); err != nil {
+		return nil, err
+	}
+	actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	hreq, err := c.build(actx, req, u)
+	if err != nil {
+		return nil, err
+	}
+	if !req.NoAuth && c.cfg.Auth != nil {
+		if err := c.cfg.Auth.Apply(actx, c, hreq); err != nil {
+			return nil, c.wrap(req, fmt.Errorf("%w: %w", errAuth, err))
+		}
+	}
+	start := time.Now()
+	hresp, err := c.http.Do(hreq)
+	if err != nil {
+		c.observe(req.Method, 0, start)
+		return nil, c.wrap(req, err)
+	}
+	defer hresp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(hresp.Body, c.cfg.MaxBody+1))
+	c.observe(req.Method, hresp.StatusCode, start)
+	if err != nil {
+		return nil, c.wrap(req, fmt.Errorf("reading body: %w", err))
+	}
+	if int64(len(body)) > c.cfg.MaxBody {
+		return nil, c.wrap(req, fmt.Errorf("%w (%d bytes)", ErrBodyTooLarge, c.cfg.MaxBody))
+	}
+	resp := &Response{Status: hresp.StatusCode, Header: hresp.Header, Body: body, URL: hresp.Request.URL}
+	if hresp.StatusCode >= 200 && hresp.StatusCode < 300 {
+		return resp, nil
+	}
+	if hresp.StatusCode == 429 || hresp.StatusCode == 503 {
+		if d, ok := c.retryAfter(resp); ok {
+			if d > c.cfg.MaxRetryAfter {
+				c.pauseFor(d)
+				return resp, c.wrap(req, fmt.Errorf("%w: %s > %s", ErrRetryAfterLong, d, c.cfg.MaxRetryAfter))
+			}
+			c.pauseFor(d)
+		}
+	}
+	return resp, c.statusError(req, resp)
+}
+
+func (c *Client) observe(method string, status int, start time.Time) {
+	if c.cfg.Observer != nil {
+		c.cfg.Observer.Request(c.cfg.Name, method, status, time.Since(start))
+	}
+}
+
+func (c *Client) statusError(req *Request, resp *Response) *StatusError {
+	body := resp.Body
+	if len(body) > 2048 {
+		body = body[:2048]
+	}
+	red := []byte(c.Redact(string(body)))
+	snippet := strings.Join(strings.Fields(string(red)), " ")
+	if len(snippet) > 300 {
+		snippet = snippet[:300] + "..."
+	}
+	return &StatusError{
+		Instance: c.cfg.Name,
+		Label:    c.label(req),
+		Status:   resp.Status,
+		Body:     red,
+		msg:      c.Redact(fmt.Sprintf("%s: %s: HTTP %d: %s", c.cfg.Name, c.label(req), resp.Status, snippet)),
+	}
+}
+
+func (c *Client) build(ctx context.Context, req *Request, u *url.URL) (*http.Request, error) {
+	var body io.Reader
+	ctype := ""
+	switch {
+	case req.JSON != nil:
+		b, err := json.Marshal(req.JSON)
+		if err != nil {
+			return nil, c.wrap(req, err)
+		}
+		body, ctype = bytes.NewReader(b), "application/json"
+	case req.Form != nil:
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		for _, f := range req.Form {
+			if err := mw.WriteField(f.Name, f.Value); err != nil {
+				return nil, c.wrap(req, err)
+			}
+		}
+		if err := mw.Close(); err != nil {
+			return nil, c.wrap(req, err)
+		}
+		body, ctype = &buf, mw.FormDataContentType()
+	}
+	hreq, err := http.NewRequestWithContext(ctx, req.Method, u.String(), body)
+	if err != nil {
+		return nil, c.wrap(req, err)
+	}
+	for k, vs := range req.Header {
+		hreq.Header[k] = vs
+	}
+	hreq.Header.Set("Accept", "application/json")
+	hreq.Header.Set("User-Agent", "leadsync")
+	if ctype != "" {
+		hreq.Header.Set("Content-Type", ctype)
+	}
+	return hreq, nil
+}
+
+// wrap prefixes err with the instance and call and redacts secrets from the
+// message. The original error stays reachable through errors.Is/As.
+func (c *Client) wrap(req *Request, err error) error {
+	return &redactedError{msg: c.Redact(fmt.Sprintf("%s: %s: %v", c.cfg.Name, c.label(req), err)), err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
