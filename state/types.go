@@ -1,0 +1,352 @@
+package state
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/leadsync/leadsync/lead"
+)
+
+// Cursor is a source instance's saved position.
+type Cursor struct {
+	Cursor  []byte    `json:"cursor,omitempty"`
+	SavedAt time.Time `json:"saved_at"`
+}
+
+// StoredRecord is a source record as staged, with the person it belongs to.
+type StoredRecord struct {
+	Person string      `json:"person"`
+	Hash   string      `json:"hash"` // content hash of Record, to skip unchanged re-reads
+	Record lead.Record `json:"record"`
+}
+
+// Person is one resolved person: the records joined into it and what was
+// last staged and pushed.
+type Person struct {
+	ID      string   `json:"id"`
+	Records []string `json:"records"` // record keys (instance \x00 source id)
+	// Hash is the content hash of the merged person and its messages, as last
+	// staged; PushedHash is the one the CRM last received.
+	Hash       string `json:"hash,omitempty"`
+	PushedHash string `json:"pushed_hash,omitempty"`
+	// PushedFields is the hash of the fields (not the notes) the CRM last received.
+	PushedFields string    `json:"pushed_fields,omitempty"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// OutboxItem is a person waiting to be pushed.
+type OutboxItem struct {
+	Attempts   int       `json:"attempts"`
+	NextAt     time.Time `json:"next_at"`
+	LastError  string    `json:"last_error,omitempty"`
+	EnqueuedAt time.Time `json:"enqueued_at"`
+}
+
+// DLQEntry is a person the CRM refused, with its words.
+type DLQEntry struct {
+	ID      string              `json:"id"`
+	Person  string              `json:"person"`
+	Emails  []string            `json:"emails,omitempty"`
+	Phones  []string            `json:"phones,omitempty"`
+	Sources []string            `json:"sources,omitempty"`
+	Reason  string              `json:"reason"`
+	Fields  map[string][]string `json:"fields,omitempty"`
+	At      time.Time           `json:"at"`
+}
+
+// Intent records that a CRM create may be in flight for a person: after a
+// crash, the pusher looks the person up before creating again.
+type Intent struct {
+	At time.Time `json:"at"`
+}
+
+// Conflict is a record that would join two persons already known to the
+// CRM under different ids: they are kept apart for an operator to decide.
+type Conflict struct {
+	Record  string    `json:"record"`
+	Persons []string  `json:"persons"`
+	Key     string    `json:"key"` // the shared email or phone, as stored
+	At      time.Time `json:"at"`
+}
+
+// --- cursors
+
+// Cursor returns an instance's cursor (nil, false when none).
+func (t *Tx) Cursor(instance string) (Cursor, bool, error) {
+	var c Cursor
+	ok, err := t.get(bCursors, instance, &c)
+	return c, ok, err
+}
+
+// PutCursor saves an instance's cursor.
+func (t *Tx) PutCursor(instance string, c Cursor) error { return t.put(bCursors, instance, c) }
+
+// DeleteCursor forgets an instance's cursor: its next run backfills.
+func (t *Tx) DeleteCursor(instance string) error { return t.del(bCursors, instance) }
+
+// Cursors lists every saved cursor by instance.
+func (t *Tx) Cursors() (map[string]Cursor, error) {
+	out := map[string]Cursor{}
+	err := t.b(bCursors).ForEach(func(k, v []byte) error {
+		var c Cursor
+		if err := decode(v, &c); err != nil {
+			return err
+		}
+		out[string(k)] = c
+		return nil
+	})
+	return out, err
+}
+
+// --- records
+
+// Record returns a staged record by key.
+func (t *Tx) Record(key string) (StoredRecord, bool, error) {
+	var r StoredRecord
+	ok, err := t.get(bRecords, key, &r)
+	return r, ok, err
+}
+
+// PutRecord stages a record.
+func (t *Tx) PutRecord(key string, r StoredRecord) error { return t.put(bRecords, key, r) }
+
+// --- identities: "e:" + email or "p:" + E.164 phone -> person id
+
+// EmailKey and PhoneKey build identity keys.
+func EmailKey(e string) string { return "e:" + e }
+
+// PhoneKey builds the identity key of an E.164 phone.
+func PhoneKey(p string) string { return "p:" + p }
+
+// Identity returns the person an identity key belongs to.
+func (t *Tx) Identity(key string) string {
+	v := t.b(bIdentity).Get([]byte(key))
+	return string(v)
+}
+
+// PutIdentity points an identity key at a person. Identity values are bare
+// person ids (not versioned JSON): they are the hottest keys and carry nothing else.
+func (t *Tx) PutIdentity(key, person string) error {
+	return t.b(bIdentity).Put([]byte(key), []byte(person))
+}
+
+// --- persons
+
+// NewPersonID allocates the next person id.
+func (t *Tx) NewPersonID() (string, error) {
+	n, err := t.b(bPersons).NextSequence()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("P%08d", n), nil
+}
+
+// Person loads a person.
+func (t *Tx) Person(id string) (Person, bool, error) {
+	var p Person
+	ok, err := t.get(bPersons, id, &p)
+	return p, ok, err
+}
+
+// PutPerson saves a person.
+func (t *Tx) PutPerson(p Person) error { return t.put(bPersons, p.ID, p) }
+
+// DeletePerson removes a person (after a merge into another).
+func (t *Tx) DeletePerson(id string) error { return t.del(bPersons, id) }
+
+// ForEachPerson calls fn for every person, in id order.
+func (t *Tx) ForEachPerson(fn func(Person) error) error {
+	return t.b(bPersons).ForEach(func(k, v []byte) error {
+		var p Person
+		if err := decode(v, &p); err != nil {
+			return err
+		}
+		return fn(p)
+	})
+}
+
+// --- outbox
+
+// Enqueue puts a person in the outbox, due now (keeping an existing entry's
+// backoff when it already waits).
+func (t *Tx) Enqueue(person string, now time.Time) error {
+	var it OutboxItem
+	ok, err := t.get(bOutbox, person, &it)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil
+	}
+	return t.put(bOutbox, person, OutboxItem{NextAt: now, EnqueuedAt: now})
+}
+
+// OutboxItem returns a person's outbox entry.
+func (t *Tx) OutboxItem(person string) (OutboxItem, bool, error) {
+	var it OutboxItem
+	ok, err := t.get(bOutbox, person, &it)
+	return it, ok, err
+}
+
+// PutOutbox updates an outbox entry (its backoff).
+func (t *Tx) PutOutbox(person string, it OutboxItem) error { return t.put(bOutbox, person, it) }
+
+// Dequeue removes a person from the outbox.
+func (t *Tx) Dequeue(person string) error { return t.del(bOutbox, person) }
+
+// Due lists the persons whose outbox entries are due at now, at most limit
+// (0: all), and the earliest NextAt among those not yet due.
+func (t *Tx) Due(now time.Time, limit int) (due []string, next time.Time, err error) {
+	err = t.b(bOutbox).ForEach(func(k, v []byte) error {
+		var it OutboxItem
+		if err := decode(v, &it); err != nil {
+			return err
+		}
+		if !it.NextAt.After(now) {
+			if limit == 0 || len(due) < limit {
+				due = append(due, string(k))
+			}
+		} else if next.IsZero() || it.NextAt.Before(next) {
+			next = it.NextAt
+		}
+		return nil
+	})
+	return due, next, err
+}
+
+// OutboxDepth counts outbox entries.
+func (t *Tx) OutboxDepth() int { return t.b(bOutbox).Stats().KeyN }
+
+// --- DLQ
+
+// AddDLQ stores an entry under a new id and returns it.
+func (t *Tx) AddDLQ(e DLQEntry) (string, error) {
+	n, err := t.b(bDLQ).NextSequence()
+	if err != nil {
+		return "", err
+	}
+	e.ID = fmt.Sprintf("D%06d", n)
+	return e.ID, t.put(bDLQ, e.ID, e)
+}
+
+// DLQ lists the entries in id order.
+func (t *Tx) DLQ() ([]DLQEntry, error) {
+	var out []DLQEntry
+	err := t.b(bDLQ).ForEach(func(k, v []byte) error {
+		var e DLQEntry
+		if err := decode(v, &e); err != nil {
+			return err
+		}
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// DeleteDLQ removes an entry.
+func (t *Tx) DeleteDLQ(id string) error { return t.del(bDLQ, id) }
+
+// DLQDepth counts entries.
+func (t *Tx) DLQDepth() int { return t.b(bDLQ).Stats().KeyN }
+
+// --- target ids and create intents
+
+// TargetID returns the CRM id recorded for a person.
+func (t *Tx) TargetID(person string) string { return string(t.b(bTargetIDs).Get([]byte(person))) }
+
+// PutTargetID records a person's CRM id (bare string value, like identities).
+func (t *Tx) PutTargetID(person, id string) error {
+	return t.b(bTargetIDs).Put([]byte(person), []byte(id))
+}
+
+// DeleteTargetID forgets a person's CRM id.
+func (t *Tx) DeleteTargetID(person string) error { return t.del(bTargetIDs, person) }
+
+// Intent returns a pending create intent.
+func (t *Tx) Intent(person string) (Intent, bool, error) {
+	var in Intent
+	ok, err := t.get(bIntents, person, &in)
+	return in, ok, err
+}
+
+// PutIntent records that a create is about to be sent.
+func (t *Tx) PutIntent(person string, in Intent) error { return t.put(bIntents, person, in) }
+
+// DeleteIntent clears a create intent.
+func (t *Tx) DeleteIntent(person string) error { return t.del(bIntents, person) }
+
+// --- notes: person \x00 note key -> CRM note id ("" while in flight)
+
+func noteKey(person, key string) []byte { return []byte(person + "\x00" + key) }
+
+// Note returns the CRM note id recorded for a note key and whether one is recorded.
+func (t *Tx) Note(person, key string) (string, bool) {
+	v := t.b(bNotes).Get(noteKey(person, key))
+	return string(v), v != nil
+}
+
+// PutNote records a note key as written (id may be "" for "in flight").
+func (t *Tx) PutNote(person, key, id string) error {
+	return t.b(bNotes).Put(noteKey(person, key), []byte(id))
+}
+
+// Notes lists a person's note keys and ids.
+func (t *Tx) Notes(person string) (map[string]string, error) {
+	out := map[string]string{}
+	prefix := []byte(person + "\x00")
+	c := t.b(bNotes).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		out[strings.TrimPrefix(string(k), string(prefix))] = string(v)
+	}
+	return out, nil
+}
+
+// MoveNotes re-keys every note of from under to (after a merge).
+func (t *Tx) MoveNotes(from, to string) error {
+	notes, err := t.Notes(from)
+	if err != nil {
+		return err
+	}
+	for k, v := range notes {
+		if err := t.PutNote(to, k, v); err != nil {
+			return err
+		}
+		if err := t.b(bNotes).Delete(noteKey(from, k)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// --- conflicts
+
+// PutConflict records a merge conflict for an operator.
+func (t *Tx) PutConflict(c Conflict) error { return t.put(bConflicts, c.Record+"\x00"+c.Key, c) }
+
+// Conflicts lists the recorded conflicts.
+func (t *Tx) Conflicts() ([]Conflict, error) {
+	var out []Conflict
+	err := t.b(bConflicts).ForEach(func(k, v []byte) error {
+		var c Conflict
+		if err := decode(v, &c); err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}
+
+// Counts reports bucket sizes, for status and metrics.
+func (t *Tx) Counts() map[string]int {
+	out := map[string]int{}
+	for _, b := range allBuckets {
+		out[string(b)] = t.b(b).Stats().KeyN
+	}
+	return out
+}
+
+// DeleteNote removes a note key.
+func (t *Tx) DeleteNote(person, key string) error { return t.b(bNotes).Delete(noteKey(person, key)) }

@@ -1,0 +1,473 @@
+// Package sync is leadsync's engine: the scheduler, source runs (pull,
+// stage, checkpoint), identity resolution and merge, and the pusher that
+// drains the outbox into the target. It never names a vendor: connectors
+// come from the registry in package connectors.
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	gosync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/leadsync/leadsync/config"
+	"github.com/leadsync/leadsync/connectors"
+	"github.com/leadsync/leadsync/lead"
+	"github.com/leadsync/leadsync/state"
+)
+
+// Engine runs sources into the store and the outbox into the target.
+type Engine struct {
+	cfg     *config.Config
+	store   *state.Store
+	log     *slog.Logger
+	metrics *Metrics
+	now     func() time.Time
+
+	sources map[string]connectors.Source
+	order   []string // source instance names, in configuration order
+	target  connectors.Target
+	stage   *stager
+	push    *pusher
+
+	runSeq   atomic.Int64
+	mu       gosync.Mutex
+	status   map[string]*RunStatus
+	running  atomic.Bool // the scheduler is running (readiness)
+	pushLock gosync.Mutex
+}
+
+// RunStatus is what /status shows of one source instance.
+type RunStatus struct {
+	Instance   string     `json:"instance"`
+	Type       string     `json:"type"`
+	Schedule   string     `json:"schedule,omitempty"`
+	LastStart  time.Time  `json:"last_start,omitzero"`
+	LastEnd    time.Time  `json:"last_end,omitzero"`
+	LastResult string     `json:"last_result,omitempty"` // ok, error, canceled
+	LastError  string     `json:"last_error,omitempty"`
+	Running    bool       `json:"running"`
+	Cursor     string     `json:"cursor,omitempty"`
+	Counts     StageStats `json:"counts"`
+	Pages      int        `json:"pages"`
+	Problems   int        `json:"problems"`
+	Runs       int        `json:"runs"`
+	Skipped    int        `json:"skipped"`
+}
+
+// Options are the engine's collaborators; zero values get defaults.
+type Options struct {
+	Logger  *slog.Logger
+	Metrics *Metrics
+	Now     func() time.Time
+}
+
+// New builds every configured instance through the registry.
+func New(cfg *config.Config, st *state.Store, o Options) (*Engine, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(cfg.Target)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	e := &Engine{cfg: cfg, store: st, log: o.Logger, metrics: o.Metrics, now: o.Now,
+		sources: map[string]connectors.Source{}, status: map[string]*RunStatus{}}
+	for _, name := range cfg.Order {
+		cc := cfg.Connectors[name]
+		t, ok := connectors.Lookup(cc.Type)
+		if !ok {
+			return nil, fmt.Errorf("connectors.%s.type: unknown type %q", name, cc.Type)
+		}
+		in := cfg.Instance(name, func(in *connectors.Instance) {
+			in.Logger = o.Logger.With("connector", name)
+			in.Observer = o.Metrics
+			in.Metrics = o.Metrics
+			in.Clock = o.Now
+		})
+		if name == cfg.Target {
+			tg, err := t.NewTarget(in)
+			if err != nil {
+				return nil, fmt.Errorf("connectors.%s: %w", name, err)
+			}
+			e.target = tg
+			if cc.Schedule == "" {
+				continue // the target is polled as a source only when it has a schedule
+			}
+		}
+		if t.NewSource == nil {
+			return nil, fmt.Errorf("connectors.%s: type %s cannot be a source", name, cc.Type)
+		}
+		src, err := t.NewSource(in)
+		if err != nil {
+			return nil, fmt.Errorf("connectors.%s: %w", name, err)
+		}
+		e.sources[name] = src
+		e.order = append(e.order, name)
+		e.status[name] = &RunStatus{Instance: name, Type: cc.Type, Schedule: cc.Schedule}
+	}
+	if e.target == nil {
+		return nil, fmt.Errorf("target: %q is not a configured connector instance", cfg.Target)
+	}
+	e.stage = &stager{
+		surv:   Survivorship{Priority: cfg.Merge.Priority},
+		target: cfg.Target,
+		now:    o.Now,
+		conflict: func(c state.Conflict) {
+			e.metrics.conflicts.Inc()
+			e.log.Warn("merge conflict: a record matches two persons with different CRM ids; kept apart",
+				"record", c.Record, "persons", c.Persons)
+		},
+	}
+	e.push = &pusher{st: st, stage: e.stage, target: e.target, name: cfg.Target,
+		concurrency: cfg.Push.Concurrency, log: o.Logger, metrics: o.Metrics, now: o.Now,
+		maxBackoff: time.Duration(cfg.Push.MaxBackoff)}
+	return e, nil
+}
+
+// Sources lists the source instances in configuration order.
+func (e *Engine) Sources() []string { return slices.Clone(e.order) }
+
+// Metrics returns the engine's metrics.
+func (e *Engine) Metrics() *Metrics { return e.metrics }
+
+// Store returns the engine's store.
+func (e *Engine) Store() *state.Store { return e.store }
+
+// RunResult is one source run's outcome.
+type RunResult struct {
+	Instance string
+	Run      int64
+	Stats    StageStats
+	Pages    int
+	Problems int
+	Duration time.Duration
+	Err      error
+}
+
+// Progress receives one call per staged page (for the terminal progress of `once`).
+type Progress func(instance string, pages int, stats StageStats)
+
+// RunSource pulls one source instance from its cursor and stages every page.
+func (e *Engine) RunSource(ctx context.Context, name string, progress Progress) RunResult {
+	src, ok := e.sources[name]
+	res := RunResult{Instance: name, Run: e.runSeq.Add(1)}
+	if !ok {
+		res.Err = fmt.Errorf("no source instance %q", name)
+		return res
+	}
+	log := e.log.With("connector", name, "run", res.Run)
+	start := e.now()
+	e.setStatus(name, func(s *RunStatus) { s.Running, s.LastStart = true, start })
+	log.Info("run started")
+
+	var cursor connectors.Cursor
+	if err := e.store.View(func(tx *state.Tx) error {
+		c, ok, err := tx.Cursor(name)
+		if ok {
+			cursor = c.Cursor
+		}
+		return err
+	}); err != nil {
+		res.Err = err
+	}
+	if res.Err == nil {
+		res.Err = src.Pull(ctx, cursor, func(p connectors.Page) error {
+			st, err := e.stage.StagePage(e.store, name, p)
+			if err != nil {
+				return fmt.Errorf("staging %s: %w", p.Label, err)
+			}
+			res.Pages++
+			res.Problems += len(p.Problems)
+			for _, pr := range p.Problems {
+				log.Debug("record problem", "page", p.Label, "problem", pr)
+			}
+			res.Stats.add(st)
+			e.metrics.pages.WithLabelValues(name).Inc()
+			e.metrics.records.WithLabelValues(name, "changed").Add(float64(st.Changed))
+			e.metrics.records.WithLabelValues(name, "unchanged").Add(float64(st.Unchanged))
+			e.metrics.records.WithLabelValues(name, "skipped").Add(float64(st.Skipped))
+			e.metrics.problems.WithLabelValues(name).Add(float64(len(p.Problems)))
+			if p.Cursor != nil {
+				e.metrics.cursorAge.WithLabelValues(name).Set(0)
+			}
+			log.Debug("page staged", "page", p.Label, "records", st.Records, "changed", st.Changed, "enqueued", st.Enqueued)
+			if progress != nil {
+				progress(name, res.Pages, res.Stats)
+			}
+			return nil
+		})
+	}
+	end := e.now()
+	res.Duration = end.Sub(start)
+	result := "ok"
+	switch {
+	case res.Err != nil && ctx.Err() != nil:
+		result = "canceled"
+	case res.Err != nil:
+		result = "error"
+	}
+	e.metrics.runs.WithLabelValues(name, result).Inc()
+	if result == "ok" {
+		e.metrics.lastSuccess.WithLabelValues(name).Set(float64(end.Unix()))
+	}
+	e.setStatus(name, func(s *RunStatus) {
+		s.Running, s.LastEnd, s.LastResult, s.Runs = false, end, result, s.Runs+1
+		s.Counts, s.Pages, s.Problems, s.LastError = res.Stats, res.Pages, res.Problems, ""
+		if res.Err != nil {
+			s.LastError = res.Err.Error()
+		}
+	})
+	attrs := []any{"result", result, "pages", res.Pages, "records", res.Stats.Records, "changed", res.Stats.Changed,
+		"unchanged", res.Stats.Unchanged, "enqueued", res.Stats.Enqueued, "problems", res.Problems,
+		"duration", res.Duration.Round(time.Millisecond).String()}
+	if res.Err != nil {
+		log.Error("run failed", append(attrs, "err", res.Err)...)
+	} else {
+		log.Info("run finished", attrs...)
+	}
+	return res
+}
+
+func (s *StageStats) add(o StageStats) {
+	s.Records += o.Records
+	s.Changed += o.Changed
+	s.Unchanged += o.Unchanged
+	s.Skipped += o.Skipped
+	s.Enqueued += o.Enqueued
+	s.Conflicts += o.Conflicts
+}
+
+func (e *Engine) setStatus(name string, f func(*RunStatus)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s, ok := e.status[name]; ok {
+		f(s)
+	}
+}
+
+// Drain pushes every due outbox entry once. Only one drain runs at a time.
+func (e *Engine) Drain(ctx context.Context) (PushStats, time.Time, error) {
+	e.pushLock.Lock()
+	defer e.pushLock.Unlock()
+	st, next, err := e.push.Drain(ctx)
+	if st.Created+st.Adopted+st.Updated+st.Notes+st.DLQ+st.Retrying > 0 {
+		e.log.Info("push finished", "connector", e.cfg.Target, "created", st.Created, "adopted", st.Adopted,
+			"updated", st.Updated, "notes", st.Notes, "dlq", st.DLQ, "retrying", st.Retrying)
+	}
+	return st, next, err
+}
+
+// Status is the /status document.
+type Status struct {
+	Sources     []RunStatus `json:"sources"`
+	Target      string      `json:"target"`
+	OutboxDepth int         `json:"outbox_depth"`
+	DLQDepth    int         `json:"dlq_depth"`
+	Persons     int         `json:"persons"`
+	Conflicts   int         `json:"conflicts"`
+}
+
+// Status reports every source's last run, its cursor, and the queues.
+func (e *Engine) Status() (Status, error) {
+	st := Status{Target: e.cfg.Target}
+	e.mu.Lock()
+	for _, n := range e.order {
+		st.Sources = append(st.Sources, *e.status[n])
+	}
+	e.mu.Unlock()
+	err := e.store.View(func(tx *state.Tx) error {
+		curs, err := tx.Cursors()
+		if err != nil {
+			return err
+		}
+		for i := range st.Sources {
+			if c, ok := curs[st.Sources[i].Instance]; ok {
+				st.Sources[i].Cursor = string(c.Cursor)
+				e.metrics.cursorAge.WithLabelValues(st.Sources[i].Instance).Set(e.now().Sub(c.SavedAt).Seconds())
+			}
+		}
+		counts := tx.Counts()
+		st.OutboxDepth, st.DLQDepth, st.Persons, st.Conflicts = counts["outbox"], counts["dlq"], counts["persons"], counts["conflicts"]
+		e.metrics.outboxDepth.Set(float64(st.OutboxDepth))
+		e.metrics.dlqDepth.Set(float64(st.DLQDepth))
+		return nil
+	})
+	return st, err
+}
+
+// Ready reports whether the scheduler is running.
+func (e *Engine) Ready() bool { return e.running.Load() }
+
+// Summary is what `once` reports.
+type Summary struct {
+	Runs []RunResult
+	Push PushStats
+	// Pending counts persons still in the outbox after the drain (transient failures).
+	Pending int
+}
+
+// Once runs every source (or only the named one) once, then drains the
+// outbox, retrying transient failures within the run up to the configured
+// attempts. It returns an error when a source run failed or a push could
+// not complete; persons sent to the DLQ are not an error.
+func (e *Engine) Once(ctx context.Context, only string, progress Progress) (Summary, error) {
+	var sum Summary
+	names := e.order
+	if only != "" {
+		if _, ok := e.sources[only]; !ok {
+			return sum, fmt.Errorf("--connector: %q is not a source instance (have %v)", only, e.order)
+		}
+		names = []string{only}
+	}
+	results := make([]RunResult, len(names))
+	var wg gosync.WaitGroup
+	for i, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = e.RunSource(ctx, n, progress)
+		}()
+	}
+	wg.Wait()
+	sum.Runs = results
+	var errs []error
+	for _, r := range results {
+		if r.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.Instance, r.Err))
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		st, next, err := e.Drain(ctx)
+		sum.Push.add(st)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("push: %w", err))
+			break
+		}
+		if next.IsZero() || attempt+1 >= e.cfg.Push.OnceAttempts {
+			break
+		}
+		wait := max(next.Sub(e.now()), 0)
+		wait = min(wait, 30*time.Second)
+		select {
+		case <-ctx.Done():
+			errs = append(errs, ctx.Err())
+		case <-time.After(wait):
+			// Retrying a transient push failure within the run, as `once` promises.
+			continue
+		}
+		break
+	}
+	_ = e.store.View(func(tx *state.Tx) error { sum.Pending = tx.OutboxDepth(); return nil })
+	sum.Push.Retrying = 0
+	if sum.Pending > 0 {
+		errs = append(errs, fmt.Errorf("push: %d persons still waiting after retries (see logs)", sum.Pending))
+	}
+	return sum, errors.Join(errs...)
+}
+
+// DLQReplay moves DLQ entries (all when ids is empty) back into the outbox.
+func (e *Engine) DLQReplay(ids []string) (int, error) { return ReplayDLQ(e.store, ids, e.now()) }
+
+// ReplayDLQ moves DLQ entries (all when ids is empty) back into the outbox.
+func ReplayDLQ(st *state.Store, ids []string, now time.Time) (int, error) {
+	n := 0
+	err := st.Update(func(tx *state.Tx) error {
+		entries, err := tx.DLQ()
+		if err != nil {
+			return err
+		}
+		found := map[string]bool{}
+		for _, en := range entries {
+			if len(ids) > 0 && !slices.Contains(ids, en.ID) {
+				continue
+			}
+			found[en.ID] = true
+			if _, ok, err := tx.Person(en.Person); err != nil {
+				return err
+			} else if ok {
+				if err := tx.Enqueue(en.Person, now); err != nil {
+					return err
+				}
+			}
+			if err := tx.DeleteDLQ(en.ID); err != nil {
+				return err
+			}
+			n++
+		}
+		for _, id := range ids {
+			if !found[id] {
+				return fmt.Errorf("no DLQ entry %q", id)
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// PersonView answers "why does the CRM say this?" for one person.
+type PersonView struct {
+	Person   state.Person
+	Merged   lead.Person
+	Records  []lead.Record
+	TargetID string
+	Notes    map[string]string
+	Outbox   *state.OutboxItem
+}
+
+// ShowPerson finds a person by email, phone (any format), person id, CRM id
+// or "instance:source_id".
+func ShowPerson(st *state.Store, surv Survivorship, region, query string) (*PersonView, error) {
+	s := &stager{surv: surv}
+	var v *PersonView
+	err := st.View(func(tx *state.Tx) error {
+		id := lookupPerson(tx, region, query)
+		if id == "" {
+			return fmt.Errorf("no person matches %q", query)
+		}
+		p, recs, merged, ok, err := s.loadPerson(tx, id)
+		if err != nil || !ok {
+			return fmt.Errorf("no person matches %q", query)
+		}
+		notes, _ := tx.Notes(id)
+		v = &PersonView{Person: p, Merged: merged, Records: recs, TargetID: tx.TargetID(id), Notes: notes}
+		if it, ok, _ := tx.OutboxItem(id); ok {
+			v.Outbox = &it
+		}
+		return nil
+	})
+	return v, err
+}
+
+func lookupPerson(tx *state.Tx, region, q string) string {
+	if _, ok, _ := tx.Person(q); ok {
+		return q
+	}
+	if e, err := lead.NormalizeEmail(q); err == nil {
+		if id := tx.Identity(state.EmailKey(e)); id != "" {
+			return id
+		}
+	}
+	if p, err := lead.NormalizePhone(q, region); err == nil {
+		if id := tx.Identity(state.PhoneKey(p)); id != "" {
+			return id
+		}
+	}
+	if id := tx.Identity(targetKey(q)); id != "" {
+		return id
+	}
+	for i := 0; i < len(q); i++ {
+		if q[i] == ':' {
+			if r, ok, _ := tx.Record(q[:i] + "\x00" + q[i+1:]); ok {
+				return r.Person
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,141 @@
+package sync
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/leadsync/leadsync/lead"
+)
+
+// Survivorship decides which record's value a merged person keeps, field by
+// field: records are ranked by the configured source priority (instances
+// listed first win, in list order), then by the most recent update, then by
+// key so the result never depends on the order records arrived in. An empty
+// value never overwrites a filled one: each field takes the first non-empty
+// value down the ranking. Emails and phones are the union, in ranking order,
+// so the primary one comes from the best-ranked record that has one.
+type Survivorship struct {
+	Priority []string // connector instance names, best first
+}
+
+func (s Survivorship) rank(instance string) int {
+	if i := slices.Index(s.Priority, instance); i >= 0 {
+		return i
+	}
+	return len(s.Priority)
+}
+
+func recordTime(r *lead.Record) time.Time {
+	if !r.UpdatedAt.IsZero() {
+		return r.UpdatedAt
+	}
+	return r.CreatedAt
+}
+
+// Order sorts records best first.
+func (s Survivorship) Order(recs []lead.Record) {
+	slices.SortStableFunc(recs, func(a, b lead.Record) int {
+		if c := cmp.Compare(s.rank(a.Source), s.rank(b.Source)); c != 0 {
+			return c
+		}
+		if c := recordTime(&b).Compare(recordTime(&a)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Key(), b.Key())
+	})
+}
+
+// Merge builds the person from its records. id is the person's id.
+func (s Survivorship) Merge(id string, recs []lead.Record) lead.Person {
+	recs = slices.Clone(recs)
+	s.Order(recs)
+	p := lead.Person{ID: id, Won: map[string]string{}}
+	pick := func(field string, dst *string, v func(*lead.Record) string) {
+		for i := range recs {
+			if x := v(&recs[i]); x != "" {
+				*dst = x
+				p.Won[field] = recs[i].Source + ":" + recs[i].SourceID
+				return
+			}
+		}
+	}
+	pick("first_name", &p.FirstName, func(r *lead.Record) string { return lead.CleanName(r.FirstName) })
+	pick("last_name", &p.LastName, func(r *lead.Record) string { return lead.CleanName(r.LastName) })
+	pick("status", &p.Status, func(r *lead.Record) string { return r.Status })
+	for i := range recs {
+		r := &recs[i]
+		for _, e := range r.Emails {
+			if !slices.Contains(p.Emails, e) {
+				if len(p.Emails) == 0 {
+					p.Won["email"] = r.Source + ":" + r.SourceID
+				}
+				p.Emails = append(p.Emails, e)
+			}
+		}
+		for _, ph := range r.Phones {
+			if !slices.Contains(p.Phones, ph) {
+				if len(p.Phones) == 0 {
+					p.Won["phone"] = r.Source + ":" + r.SourceID
+				}
+				p.Phones = append(p.Phones, ph)
+			}
+		}
+		p.Sources = append(p.Sources, r.Source+":"+r.SourceID)
+		p.SourceInstances = append(p.SourceInstances, r.Source)
+		if r.Channel != "" {
+			p.Channels = append(p.Channels, r.Channel)
+		}
+		if r.Context != "" {
+			p.Contexts = append(p.Contexts, r.Context)
+		}
+		p.Tags = append(p.Tags, r.Tags...)
+	}
+	for _, l := range []*[]string{&p.Sources, &p.SourceInstances, &p.Channels, &p.Contexts, &p.Tags} {
+		slices.Sort(*l)
+		*l = slices.Compact(*l)
+	}
+	return p
+}
+
+// contentHash is the hash of what the CRM would receive for a person: its
+// merged fields (fieldsHash) and the identities of all its messages.
+func contentHash(p *lead.Person, recs []lead.Record) (all, fields string) {
+	q := *p
+	q.ID, q.Won = "", nil
+	fb, _ := json.Marshal(q)
+	fh := sha256.Sum256(fb)
+	h := sha256.New()
+	h.Write(fh[:])
+	var keys []string
+	for i := range recs {
+		for _, c := range recs[i].Conversations {
+			for _, m := range c.Messages {
+				keys = append(keys, messageKey(&recs[i], &c, &m))
+			}
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16]), hex.EncodeToString(fh[:16])
+}
+
+// messageKey identifies a message across runs: instance, conversation, message.
+func messageKey(r *lead.Record, c *lead.Conversation, m *lead.Message) string {
+	return "m:" + r.Source + "\x00" + c.ID + "\x00" + m.ID
+}
+
+// recordHash is the content hash of a record, without its raw form (raw
+// payloads carry volatile fields that change nothing we store or push).
+func recordHash(r lead.Record) string {
+	r.Raw = nil
+	b, _ := json.Marshal(r)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
+}

@@ -1,0 +1,392 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	gosync "sync"
+	"time"
+
+	"github.com/leadsync/leadsync/connectors"
+	"github.com/leadsync/leadsync/connectors/httpapi"
+	"github.com/leadsync/leadsync/lead"
+	"github.com/leadsync/leadsync/state"
+)
+
+// PushStats counts what one drain of the outbox did.
+type PushStats struct {
+	Created  int
+	Adopted  int
+	Updated  int
+	Notes    int
+	DLQ      int
+	Retrying int // transient failures left in the outbox with a backoff
+	Done     int // persons fully pushed
+}
+
+func (p *PushStats) add(o PushStats) {
+	p.Created += o.Created
+	p.Adopted += o.Adopted
+	p.Updated += o.Updated
+	p.Notes += o.Notes
+	p.DLQ += o.DLQ
+	p.Retrying += o.Retrying
+	p.Done += o.Done
+}
+
+// pusher drains the outbox into the target.
+type pusher struct {
+	st          *state.Store
+	stage       *stager
+	target      connectors.Target
+	name        string
+	concurrency int
+	log         *slog.Logger
+	metrics     *Metrics
+	now         func() time.Time
+	maxBackoff  time.Duration
+}
+
+// errFatal marks a push failure that retrying cannot fix (a wrong api key):
+// the drain stops and the run fails.
+type errFatal struct{ err error }
+
+func (e errFatal) Error() string { return e.err.Error() }
+func (e errFatal) Unwrap() error { return e.err }
+
+// Drain pushes every due person once. It returns the earliest time a
+// person still waiting in the outbox becomes due (zero when none waits).
+func (p *pusher) Drain(ctx context.Context) (PushStats, time.Time, error) {
+	var total PushStats
+	var mu gosync.Mutex
+	var due []string
+	var next time.Time
+	if err := p.st.View(func(tx *state.Tx) error {
+		var err error
+		due, next, err = tx.Due(p.now(), 0)
+		return err
+	}); err != nil {
+		return total, next, err
+	}
+	work := make(chan string)
+	var wg gosync.WaitGroup
+	var fatal error
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n := max(p.concurrency, 1)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				s, err := p.pushOne(ctx, id)
+				mu.Lock()
+				total.add(s)
+				var fe errFatal
+				if errors.As(err, &fe) && fatal == nil {
+					fatal = fe.err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for _, id := range due {
+		select {
+		case work <- id:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if err := p.st.View(func(tx *state.Tx) error {
+		var err error
+		_, next, err = tx.Due(p.now(), 1)
+		if err == nil && p.metrics != nil {
+			p.metrics.outboxDepth.Set(float64(tx.OutboxDepth()))
+			p.metrics.dlqDepth.Set(float64(tx.DLQDepth()))
+		}
+		return err
+	}); err != nil {
+		return total, next, err
+	}
+	if fatal != nil {
+		return total, next, fatal
+	}
+	return total, next, ctx.Err()
+}
+
+// pushOne pushes one person and settles its outbox entry: done, DLQ, or
+// backoff.
+func (p *pusher) pushOne(ctx context.Context, id string) (PushStats, error) {
+	var stats PushStats
+	err := p.push(ctx, id, &stats)
+	if err == nil {
+		stats.Done++
+		p.result("ok")
+		return stats, nil
+	}
+	if ctx.Err() != nil {
+		return stats, nil // abandoned cleanly: the entry stays due for the next run
+	}
+	var rej *connectors.RejectedError
+	if errors.As(err, &rej) {
+		stats.DLQ++
+		p.result("dlq")
+		return stats, p.deadLetter(id, rej)
+	}
+	if isConfigError(err) {
+		p.result("error")
+		p.log.Error("push failed: configuration error", "connector", p.name, "person", id, "err", err)
+		return stats, errFatal{err}
+	}
+	stats.Retrying++
+	p.result("retry")
+	return stats, p.backoff(id, err)
+}
+
+func (p *pusher) result(r string) {
+	if p.metrics != nil {
+		p.metrics.pushes.WithLabelValues(r).Inc()
+	}
+}
+
+func isConfigError(err error) bool {
+	if errors.Is(err, connectors.ErrConfig) {
+		return true
+	}
+	var se *httpapi.StatusError
+	return errors.As(err, &se) && (se.Status == 403 || se.Status == 404)
+}
+
+func (p *pusher) backoff(id string, cause error) error {
+	return p.st.Update(func(tx *state.Tx) error {
+		it, ok, err := tx.OutboxItem(id)
+		if err != nil || !ok {
+			return err
+		}
+		it.Attempts++
+		d := time.Duration(1<<min(it.Attempts, 16)) * time.Second
+		if d > p.maxBackoff {
+			d = p.maxBackoff
+		}
+		d = d/2 + rand.N(d/2+1)
+		it.NextAt = p.now().Add(d)
+		it.LastError = cause.Error()
+		p.log.Warn("push failed, will retry", "connector", p.name, "person", id, "attempt", it.Attempts, "retry_in", d.Round(time.Millisecond).String(), "err", cause)
+		return tx.PutOutbox(id, it)
+	})
+}
+
+func (p *pusher) deadLetter(id string, rej *connectors.RejectedError) error {
+	return p.st.Update(func(tx *state.Tx) error {
+		_, recs, merged, ok, err := p.stage.loadPerson(tx, id)
+		if err != nil {
+			return err
+		}
+		e := state.DLQEntry{Person: id, Reason: rej.Error(), Fields: rej.Fields, At: p.now()}
+		if ok {
+			e.Emails, e.Phones, e.Sources = merged.Emails, merged.Phones, merged.Sources
+			for i := range recs {
+				e.Phones = append(e.Phones, recs[i].OtherPhones...)
+			}
+		}
+		dlqID, err := tx.AddDLQ(e)
+		if err != nil {
+			return err
+		}
+		p.log.Warn("lead refused by the CRM, moved to the DLQ", "connector", p.name, "person", id, "dlq", dlqID,
+			"email", lead.Mask(merged.Email()), "reason", rej.Error())
+		return tx.Dequeue(id)
+	})
+}
+
+// push does the CRM work for one person. Every CRM answer is recorded in the
+// store before the next call, so a crash at any point resumes correctly:
+//   - no CRM id yet: a create intent is written, the CRM is searched (email,
+//     then phone), a match is adopted or a lead created, and the id recorded;
+//     an intent found on the next attempt means "a create may have landed":
+//     the search finds it.
+//   - notes: each is marked in flight before it is sent; a marker found later
+//     means "look at the lead's notes first".
+func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
+	var (
+		sp      state.Person
+		recs    []lead.Record
+		merged  lead.Person
+		slug    string
+		sent    map[string]string
+		found   bool
+		adopted bool
+	)
+	load := func() error {
+		return p.st.View(func(tx *state.Tx) error {
+			var err error
+			sp, recs, merged, found, err = p.stage.loadPerson(tx, id)
+			if err != nil || !found {
+				return err
+			}
+			slug = tx.TargetID(id)
+			sent, err = tx.Notes(id)
+			return err
+		})
+	}
+	if err := load(); err != nil {
+		return err
+	}
+	if !found {
+		return p.st.Update(func(tx *state.Tx) error { return tx.Dequeue(id) }) // merged away meanwhile
+	}
+	hash, fieldsHash := contentHash(&merged, recs)
+	if slug == "" {
+		var err error
+		slug, adopted, err = p.createOrAdopt(ctx, id, &merged)
+		if err != nil {
+			return err
+		}
+		if adopted {
+			stats.Adopted++
+		} else {
+			stats.Created++
+			sp.PushedFields = fieldsHash
+		}
+	}
+	if sp.PushedFields != fieldsHash {
+		if err := p.target.Update(ctx, slug, &merged); err != nil {
+			return err
+		}
+		stats.Updated++
+		if err := p.st.Update(func(tx *state.Tx) error {
+			cur, ok, err := tx.Person(id)
+			if err != nil || !ok {
+				return err
+			}
+			cur.PushedFields = fieldsHash
+			return tx.PutPerson(cur)
+		}); err != nil {
+			return err
+		}
+	}
+	n, err := p.writeNotes(ctx, id, slug, &merged, recs, sent, adopted)
+	stats.Notes += n
+	if err != nil {
+		return err
+	}
+	return p.st.Update(func(tx *state.Tx) error {
+		cur, ok, err := tx.Person(id)
+		if err != nil || !ok {
+			return err
+		}
+		cur.PushedHash = hash
+		cur.PushedFields = fieldsHash
+		if err := tx.PutPerson(cur); err != nil {
+			return err
+		}
+		if cur.Hash != hash {
+			return nil // restaged while we pushed: stays in the outbox, due now
+		}
+		return tx.Dequeue(id)
+	})
+}
+
+func (p *pusher) createOrAdopt(ctx context.Context, id string, merged *lead.Person) (slug string, adopted bool, err error) {
+	if err := p.st.Update(func(tx *state.Tx) error {
+		return tx.PutIntent(id, state.Intent{At: p.now()})
+	}); err != nil {
+		return "", false, err
+	}
+	matches, err := p.target.Find(ctx, merged.Email(), merged.Phone())
+	if err != nil {
+		return "", false, fmt.Errorf("looking the person up in the CRM: %w", err)
+	}
+	if len(matches) > 0 {
+		slug, adopted = matches[0].ID, true
+	} else {
+		slug, err = p.target.Create(ctx, merged)
+		if err != nil {
+			return "", false, err
+		}
+	}
+	err = p.st.Update(func(tx *state.Tx) error {
+		if err := tx.PutTargetID(id, slug); err != nil {
+			return err
+		}
+		if err := tx.PutIdentity(targetKey(slug), id); err != nil {
+			return err
+		}
+		return tx.DeleteIntent(id)
+	})
+	return slug, adopted, err
+}
+
+// writeNotes writes the notes not yet written. When the lead was adopted,
+// or a note may have been sent without its id being recorded, the lead's
+// existing notes are read first and a note whose exact text is already there
+// is recorded instead of written again.
+func (p *pusher) writeNotes(ctx context.Context, id, slug string, merged *lead.Person, recs []lead.Record, sent map[string]string, adopted bool) (int, error) {
+	plans := planNotes(merged, recs, sent, p.target.MaxNoteLen())
+	if len(plans) == 0 {
+		return 0, nil
+	}
+	var existing map[string]string
+	inflight := adopted
+	for k := range sent {
+		if len(k) > 7 && k[:7] == "intent:" {
+			inflight = true
+		}
+	}
+	if inflight {
+		tl, err := p.target.Get(ctx, slug)
+		if err != nil {
+			return 0, fmt.Errorf("reading the lead's notes: %w", err)
+		}
+		existing = map[string]string{}
+		for _, n := range tl.Notes {
+			existing[n.Text] = n.ID
+		}
+	}
+	written := 0
+	for i := range plans {
+		pl := &plans[i]
+		if allSent(pl.Keys, sent) {
+			continue
+		}
+		noteID, ok := existing[pl.Text]
+		if !ok {
+			if err := p.st.Update(func(tx *state.Tx) error { return tx.PutNote(id, pl.intentKey(), "") }); err != nil {
+				return written, err
+			}
+			var err error
+			noteID, err = p.target.AddNote(ctx, slug, pl.Text)
+			if err != nil {
+				return written, err
+			}
+			written++
+		}
+		if err := p.st.Update(func(tx *state.Tx) error {
+			for _, k := range pl.Keys {
+				if err := tx.PutNote(id, k, noteID); err != nil {
+					return err
+				}
+				sent[k] = noteID
+			}
+			return tx.DeleteNote(id, pl.intentKey())
+		}); err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+func allSent(keys []string, sent map[string]string) bool {
+	for _, k := range keys {
+		if _, ok := sent[k]; !ok {
+			return false
+		}
+	}
+	return true
+}

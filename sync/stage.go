@@ -1,0 +1,338 @@
+package sync
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/leadsync/leadsync/connectors"
+	"github.com/leadsync/leadsync/lead"
+	"github.com/leadsync/leadsync/state"
+)
+
+// StageStats counts what staging one page did.
+type StageStats struct {
+	Records   int // records in the page
+	Changed   int // records new or changed
+	Unchanged int // records identical to what was staged before
+	Skipped   int // records with nothing to identify a person by
+	Enqueued  int // persons whose merged content changed
+	Conflicts int // joins refused because both persons have different CRM ids
+}
+
+// stager resolves identities and stages pages. It holds no state of its
+// own: everything lives in the transaction it is given.
+type stager struct {
+	surv     Survivorship
+	target   string // the target instance: its records are the CRM's own view
+	now      func() time.Time
+	conflict func(state.Conflict)
+}
+
+// StagePage stores one page in ONE transaction: its records, the identity
+// joins they make, every touched person recomputed (and enqueued when its
+// content hash changed), and the source's advanced cursor. The cursor moves
+// in the same transaction as the records so that it can never be ahead of
+// what is stored: a crash before the commit re-fetches the page, a crash
+// after it finds every record unchanged by hash.
+func (s *stager) StagePage(st *state.Store, instance string, page connectors.Page) (StageStats, error) {
+	var stats StageStats
+	err := st.Update(func(tx *state.Tx) error {
+		stats = StageStats{Records: len(page.Records)}
+		touched := map[string]bool{}
+		for i := range page.Records {
+			rec := page.Records[i]
+			rec.Source = instance
+			if err := s.stageRecord(tx, rec, touched, &stats); err != nil {
+				return fmt.Errorf("%s: record %s: %w", page.Label, rec.SourceID, err)
+			}
+		}
+		ids := make([]string, 0, len(touched))
+		for id := range touched {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			enq, err := s.recompute(tx, id)
+			if err != nil {
+				return err
+			}
+			if enq {
+				stats.Enqueued++
+			}
+		}
+		if page.Cursor != nil {
+			return tx.PutCursor(instance, state.Cursor{Cursor: page.Cursor, SavedAt: s.now()})
+		}
+		return nil
+	})
+	return stats, err
+}
+
+func identityKeys(r *lead.Record) []string {
+	var keys []string
+	for _, e := range r.Emails {
+		keys = append(keys, state.EmailKey(e))
+	}
+	for _, p := range r.Phones {
+		keys = append(keys, state.PhoneKey(p))
+	}
+	if r.TargetID != "" {
+		keys = append(keys, targetKey(r.TargetID))
+	}
+	return keys
+}
+
+func targetKey(id string) string { return "t:" + id }
+
+func (s *stager) stageRecord(tx *state.Tx, rec lead.Record, touched map[string]bool, stats *StageStats) error {
+	key := rec.Key()
+	h := recordHash(rec)
+	old, had, err := tx.Record(key)
+	if err != nil {
+		return err
+	}
+	if had && old.Hash == h {
+		stats.Unchanged++
+		return nil
+	}
+	keys := identityKeys(&rec)
+	if len(keys) == 0 && rec.FirstName == "" && rec.LastName == "" && len(rec.OtherPhones) == 0 {
+		// A conversation nobody can be named or reached from: nothing to
+		// push. It is kept (so an operator can see it) but joins no person.
+		stats.Skipped++
+		return tx.PutRecord(key, state.StoredRecord{Hash: h, Record: rec})
+	}
+	stats.Changed++
+
+	var cands []string
+	if had && old.Person != "" {
+		cands = append(cands, old.Person)
+	}
+	for _, k := range keys {
+		if p := tx.Identity(k); p != "" && !slices.Contains(cands, p) {
+			cands = append(cands, p)
+		}
+	}
+	survivor, err := s.join(tx, key, keys, cands, touched, stats)
+	if err != nil {
+		return err
+	}
+	if had && old.Person != "" && old.Person != survivor {
+		if err := removeRecord(tx, old.Person, key); err != nil {
+			return err
+		}
+		touched[old.Person] = true
+	}
+	p, _, err := tx.Person(survivor)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(p.Records, key) {
+		p.Records = append(p.Records, key)
+	}
+	p.UpdatedAt = s.now()
+	if err := tx.PutPerson(p); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if owner := tx.Identity(k); owner == "" {
+			if err := tx.PutIdentity(k, survivor); err != nil {
+				return err
+			}
+		}
+	}
+	if rec.TargetID != "" && rec.Source == s.target && tx.TargetID(survivor) == "" {
+		if err := tx.PutTargetID(survivor, rec.TargetID); err != nil {
+			return err
+		}
+	}
+	touched[survivor] = true
+	return tx.PutRecord(key, state.StoredRecord{Person: survivor, Hash: h, Record: rec})
+}
+
+// join picks the person a record belongs to among the candidates its keys
+// found, merging candidates into one. Two persons that the CRM already
+// knows under different ids are never merged silently: the conflict is
+// recorded, counted and left for an operator.
+func (s *stager) join(tx *state.Tx, recKey string, keys, cands []string, touched map[string]bool, stats *StageStats) (string, error) {
+	if len(cands) == 0 {
+		id, err := tx.NewPersonID()
+		if err != nil {
+			return "", err
+		}
+		return id, tx.PutPerson(state.Person{ID: id, UpdatedAt: s.now()})
+	}
+	survivor := cands[0]
+	for _, c := range cands {
+		if tx.TargetID(c) != "" {
+			survivor = c
+			break
+		}
+	}
+	slug := tx.TargetID(survivor)
+	for _, c := range cands {
+		if c == survivor {
+			continue
+		}
+		if cs := tx.TargetID(c); cs != "" && slug != "" && cs != slug {
+			stats.Conflicts++
+			cf := state.Conflict{Record: recKey, Persons: []string{survivor, c}, Key: sharedKey(tx, keys, c), At: s.now()}
+			if err := tx.PutConflict(cf); err != nil {
+				return "", err
+			}
+			if s.conflict != nil {
+				s.conflict(cf)
+			}
+			continue
+		}
+		if err := mergeInto(tx, c, survivor); err != nil {
+			return "", err
+		}
+		delete(touched, c)
+	}
+	return survivor, nil
+}
+
+func sharedKey(tx *state.Tx, keys []string, person string) string {
+	for _, k := range keys {
+		if tx.Identity(k) == person {
+			return k
+		}
+	}
+	return ""
+}
+
+// mergeInto moves every record, identity, note and CRM id of person from
+// into person to, and deletes from.
+func mergeInto(tx *state.Tx, from, to string) error {
+	fp, ok, err := tx.Person(from)
+	if err != nil || !ok {
+		return err
+	}
+	tp, _, err := tx.Person(to)
+	if err != nil {
+		return err
+	}
+	for _, rk := range fp.Records {
+		r, ok, err := tx.Record(rk)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		r.Person = to
+		if err := tx.PutRecord(rk, r); err != nil {
+			return err
+		}
+		for _, k := range identityKeys(&r.Record) {
+			if tx.Identity(k) == from {
+				if err := tx.PutIdentity(k, to); err != nil {
+					return err
+				}
+			}
+		}
+		if !slices.Contains(tp.Records, rk) {
+			tp.Records = append(tp.Records, rk)
+		}
+	}
+	if slug := tx.TargetID(from); slug != "" {
+		if tx.TargetID(to) == "" {
+			if err := tx.PutTargetID(to, slug); err != nil {
+				return err
+			}
+			if err := tx.PutIdentity(targetKey(slug), to); err != nil {
+				return err
+			}
+		}
+		if err := tx.DeleteTargetID(from); err != nil {
+			return err
+		}
+	}
+	if in, ok, err := tx.Intent(from); err != nil {
+		return err
+	} else if ok {
+		// A create may be in flight for the merged-away person: the survivor
+		// must look the person up before creating.
+		if err := tx.PutIntent(to, in); err != nil {
+			return err
+		}
+		if err := tx.DeleteIntent(from); err != nil {
+			return err
+		}
+	}
+	if err := tx.MoveNotes(from, to); err != nil {
+		return err
+	}
+	if err := tx.Dequeue(from); err != nil {
+		return err
+	}
+	if err := tx.PutPerson(tp); err != nil {
+		return err
+	}
+	return tx.DeletePerson(from)
+}
+
+func removeRecord(tx *state.Tx, person, recKey string) error {
+	p, ok, err := tx.Person(person)
+	if err != nil || !ok {
+		return err
+	}
+	p.Records = slices.DeleteFunc(p.Records, func(k string) bool { return k == recKey })
+	return tx.PutPerson(p)
+}
+
+// loadPerson reads a person's records and merges them.
+func (s *stager) loadPerson(tx *state.Tx, id string) (state.Person, []lead.Record, lead.Person, bool, error) {
+	p, ok, err := tx.Person(id)
+	if err != nil || !ok {
+		return p, nil, lead.Person{}, false, err
+	}
+	recs := make([]lead.Record, 0, len(p.Records))
+	for _, k := range p.Records {
+		r, ok, err := tx.Record(k)
+		if err != nil {
+			return p, nil, lead.Person{}, false, err
+		}
+		if ok {
+			recs = append(recs, r.Record)
+		}
+	}
+	return p, recs, s.surv.Merge(id, recs), true, nil
+}
+
+// recompute merges a touched person and enqueues it when its content
+// changed. A person known only from the target's own records is not
+// enqueued: the CRM already holds exactly that.
+func (s *stager) recompute(tx *state.Tx, id string) (bool, error) {
+	p, recs, merged, ok, err := s.loadPerson(tx, id)
+	if err != nil || !ok {
+		return false, err
+	}
+	if len(recs) == 0 {
+		return false, nil
+	}
+	h, _ := contentHash(&merged, recs)
+	if h == p.Hash {
+		return false, nil
+	}
+	p.Hash = h
+	if onlyFrom(recs, s.target) {
+		p.PushedHash = h
+		return false, tx.PutPerson(p)
+	}
+	if err := tx.PutPerson(p); err != nil {
+		return false, err
+	}
+	return true, tx.Enqueue(id, s.now())
+}
+
+func onlyFrom(recs []lead.Record, instance string) bool {
+	for i := range recs {
+		if recs[i].Source != instance {
+			return false
+		}
+	}
+	return instance != ""
+}
