@@ -27,6 +27,9 @@ type stager struct {
 	target   string // the target instance: its records are the CRM's own view
 	now      func() time.Time
 	conflict func(state.Conflict)
+	// beforeCommit, when set, runs last in the staging transaction; an error
+	// aborts it (tests use it to prove the page is all-or-nothing).
+	beforeCommit func() error
 }
 
 // StagePage stores one page in ONE transaction: its records, the identity
@@ -62,7 +65,12 @@ func (s *stager) StagePage(st *state.Store, instance string, page connectors.Pag
 			}
 		}
 		if page.Cursor != nil {
-			return tx.PutCursor(instance, state.Cursor{Cursor: page.Cursor, SavedAt: s.now()})
+			if err := tx.PutCursor(instance, state.Cursor{Cursor: page.Cursor, SavedAt: s.now()}); err != nil {
+				return err
+			}
+		}
+		if s.beforeCommit != nil {
+			return s.beforeCommit()
 		}
 		return nil
 	})

@@ -1,0 +1,198 @@
+package sync
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/leadsync/leadsync/connectors"
+	"github.com/leadsync/leadsync/lead"
+	"github.com/leadsync/leadsync/state"
+)
+
+func withConversation(r lead.Record, convID string, msgs ...lead.Message) lead.Record {
+	r.Conversations = append(r.Conversations, lead.Conversation{ID: convID, Channel: "webchat", Messages: msgs})
+	return r
+}
+
+func msg(id, sender, text string, at time.Time) lead.Message {
+	return lead.Message{ID: id, Sender: sender, Text: text, At: at}
+}
+
+var t0 = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+
+func TestPushCreatesOnceAndSecondDrainWritesNothing(t *testing.T) {
+	f := newFixture(t)
+	r := withConversation(rec("ask", "1", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620123456"}), "room1",
+		msg("m2", lead.SenderAgent, "Hello, how can I help?", t0.Add(time.Minute)),
+		msg("m1", lead.SenderUser, "Hi", t0))
+	f.stagePage("ask", r)
+	s := f.drain()
+	if s.Created != 1 || s.Notes != 1 || s.Done != 1 {
+		t.Fatalf("first drain %+v, want 1 created, 1 note", s)
+	}
+	_, writes := f.target.count()
+	f.stagePage("ask", r)
+	f.drain()
+	if _, w := f.target.count(); w != writes {
+		t.Fatalf("second pass wrote %d times, want 0", w-writes)
+	}
+	l, _ := f.target.Get(t.Context(), "slug-1")
+	if !strings.Contains(l.Notes[0].Text, "user: Hi\n") || strings.Index(l.Notes[0].Text, "Hi") > strings.Index(l.Notes[0].Text, "Hello") {
+		t.Fatalf("note not in time order with senders:\n%s", l.Notes[0].Text)
+	}
+}
+
+func TestPushAfterLostCreateAnswerAdoptsInsteadOfDuplicating(t *testing.T) {
+	f := newFixture(t)
+	f.target.createLost = true
+	f.stagePage("ask", rec("ask", "1", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620123456"}))
+	if s := f.drain(); s.Retrying != 1 {
+		t.Fatalf("drain %+v, want the lost create to be retried", s)
+	}
+	f.clock = f.clock.Add(time.Hour)
+	s := f.drain()
+	if s.Adopted != 1 || s.Created != 0 {
+		t.Fatalf("drain %+v, want the landed lead adopted", s)
+	}
+	if n, _ := f.target.count(); n != 1 {
+		t.Fatalf("CRM holds %d leads, want 1", n)
+	}
+}
+
+func TestRejectedPersonGoesToDLQWithReason(t *testing.T) {
+	f := newFixture(t)
+	f.target.reject = func(p *lead.Person) error {
+		if p.Phone() == "" {
+			return &connectors.RejectedError{Reason: "phone required", Fields: map[string][]string{"phone": {"This field is required."}}}
+		}
+		return nil
+	}
+	f.stagePage("ask", rec("ask", "1", "Ali", "Ben", []string{"ali@x.tn"}, nil))
+	if s := f.drain(); s.DLQ != 1 {
+		t.Fatalf("drain %+v, want 1 DLQ", s)
+	}
+	f.st.View(func(tx *state.Tx) error {
+		es, _ := tx.DLQ()
+		if len(es) != 1 || !strings.Contains(es[0].Reason, "This field is required.") || es[0].Emails[0] != "ali@x.tn" {
+			t.Errorf("DLQ = %+v", es)
+		}
+		if tx.OutboxDepth() != 0 {
+			t.Error("rejected person still in the outbox")
+		}
+		return nil
+	})
+}
+
+func TestTransientFailureBacksOffThenSucceeds(t *testing.T) {
+	f := newFixture(t)
+	f.target.failing = 1
+	f.stagePage("ask", rec("ask", "1", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620123456"}))
+	if s := f.drain(); s.Retrying != 1 {
+		t.Fatalf("drain %+v, want a retry", s)
+	}
+	if s := f.drain(); s.Created != 0 {
+		t.Fatalf("retried before its backoff: %+v", s)
+	}
+	f.clock = f.clock.Add(time.Hour)
+	if s := f.drain(); s.Created != 1 {
+		t.Fatalf("after backoff %+v, want created", s)
+	}
+}
+
+func TestChangedFieldsUpdateAndNewMessagesAddOnlyNewNotes(t *testing.T) {
+	f := newFixture(t)
+	r := withConversation(rec("ask", "1", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620123456"}), "room1", msg("m1", lead.SenderUser, "Hi", t0))
+	f.stagePage("ask", r)
+	f.drain()
+	r.LastName = "Ben Salah"
+	r.Conversations[0].Messages = append(r.Conversations[0].Messages, msg("m2", lead.SenderBot, "Welcome", t0.Add(time.Minute)))
+	f.stagePage("ask", r)
+	s := f.drain()
+	if s.Updated != 1 || s.Notes != 1 {
+		t.Fatalf("drain %+v, want 1 update and 1 new note", s)
+	}
+	l, _ := f.target.Get(t.Context(), "slug-1")
+	if l.LastName != "Ben Salah" || len(l.Notes) != 2 || strings.Contains(l.Notes[1].Text, "Hi") {
+		t.Fatalf("lead %+v", l)
+	}
+}
+
+func TestNoteInFlightAtCrashIsRecognisedNotRewritten(t *testing.T) {
+	f := newFixture(t)
+	r := withConversation(rec("ask", "1", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620123456"}), "room1", msg("m1", lead.SenderUser, "Hi", t0))
+	f.stagePage("ask", r)
+	f.drain()
+	// Simulate a crash after the CRM stored a note but before its id was
+	// recorded: forget the note keys, leave an in-flight marker.
+	var merged lead.Person
+	var recs []lead.Record
+	f.st.Update(func(tx *state.Tx) error {
+		_, recs, merged, _, _ = f.stage.loadPerson(tx, "P00000001")
+		plans := planNotes(&merged, recs, map[string]string{}, 499)
+		for _, k := range plans[0].Keys {
+			tx.DeleteNote("P00000001", k)
+		}
+		tx.PutNote("P00000001", plans[0].intentKey(), "")
+		tx.Enqueue("P00000001", f.clock)
+		p, _, _ := tx.Person("P00000001")
+		p.PushedHash = ""
+		return tx.PutPerson(p)
+	})
+	f.drain()
+	l, _ := f.target.Get(t.Context(), "slug-1")
+	if len(l.Notes) != 1 {
+		t.Fatalf("CRM has %d notes, want the in-flight one recognised (1)", len(l.Notes))
+	}
+}
+
+func TestPlanNotesSplitsOnMessageBoundariesWithinLimit(t *testing.T) {
+	p := &lead.Person{}
+	var msgs []lead.Message
+	for i := range 30 {
+		msgs = append(msgs, msg(string(rune('a'+i)), lead.SenderUser, strings.Repeat("é", 40), t0.Add(time.Duration(i)*time.Minute)))
+	}
+	msgs = append(msgs, msg("long", lead.SenderBot, strings.Repeat("x", 1200), t0.Add(time.Hour)))
+	r := withConversation(lead.Record{Source: "ask", SourceID: "1"}, "room", msgs...)
+	plans := planNotes(p, []lead.Record{r}, map[string]string{}, 499)
+	seen := map[string]int{}
+	for _, pl := range plans {
+		if n := utf8.RuneCountInString(pl.Text); n > 499 {
+			t.Fatalf("note of %d characters", n)
+		}
+		for _, k := range pl.Keys {
+			seen[k]++
+		}
+	}
+	for _, m := range msgs {
+		k := messageKey(&r, &r.Conversations[0], &m)
+		if seen[k] != 1 {
+			t.Errorf("message %s recorded %d times, want 1", m.ID, seen[k])
+		}
+	}
+	// Every short message is whole inside one note.
+	for _, m := range msgs[:30] {
+		found := 0
+		for _, pl := range plans {
+			if strings.Contains(pl.Text, m.Text) {
+				found++
+			}
+		}
+		if found == 0 {
+			t.Errorf("message %s split across notes", m.ID)
+		}
+	}
+}
+
+func TestExtraContactsWrittenOnceAsNote(t *testing.T) {
+	f := newFixture(t)
+	f.stagePage("ask", rec("ask", "1", "Ali", "Ben", []string{"ali@x.tn", "ali2@x.tn"}, []string{"+21620123456"}))
+	f.drain()
+	f.stagePage("ask", rec("ask", "2", "", "", []string{"ali@x.tn"}, nil))
+	f.drain()
+	l, _ := f.target.Get(t.Context(), "slug-1")
+	if len(l.Notes) != 1 || !strings.Contains(l.Notes[0].Text, "ali2@x.tn") {
+		t.Fatalf("notes %+v, want one contacts note", l.Notes)
+	}
+}
