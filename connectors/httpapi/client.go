@@ -37,6 +37,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,7 +119,10 @@ type Client struct {
 func New(cfg Config) (*Client, error) {
 	u, err := url.Parse(cfg.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s: base_url %q must be an http(s) URL", cfg.Name, cfg.BaseURL)
+		// The client (and its redaction) does not exist yet: redact with the
+		// configured secrets directly, a base URL may carry one.
+		msg := fmt.Sprintf("%s: base_url %q must be an http(s) URL", cfg.Name, cfg.BaseURL)
+		return nil, errors.New(redact(msg, cfg.Secrets))
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
@@ -200,16 +204,30 @@ func (c *Client) AddSecret(s string) {
 		}
 	}
 	c.secrets = append(c.secrets, s)
+	// Longest first: a secret that contains another (a refresh token built
+	// on the access token) must go whole, not leave its remainder behind.
+	sort.SliceStable(c.secrets, func(i, j int) bool { return len(c.secrets[i]) > len(c.secrets[j]) })
 }
 
-// Redact replaces every registered secret in s.
+// Redact replaces every registered secret in s, also in the escaped forms it
+// takes inside a URL's query or path.
 func (c *Client) Redact(s string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, x := range c.secrets {
+	return redact(s, c.secrets)
+}
+
+func redact(s string, secrets []string) string {
+	for _, x := range secrets {
+		if len(x) < 4 {
+			continue
+		}
 		s = strings.ReplaceAll(s, x, "[REDACTED]")
 		if q := url.QueryEscape(x); q != x {
 			s = strings.ReplaceAll(s, q, "[REDACTED]")
+		}
+		if p := url.PathEscape(x); p != x {
+			s = strings.ReplaceAll(s, p, "[REDACTED]")
 		}
 	}
 	return s
@@ -298,7 +316,8 @@ func (c *Client) JSON(ctx context.Context, req *Request, out any) (*Response, er
 	}
 	if out != nil {
 		if err := DecodeJSON(resp.Body, out); err != nil {
-			return resp, fmt.Errorf("%s: %s: %w", c.cfg.Name, c.label(req), err)
+			// The excerpt in the message is the vendor's body: it may carry a secret.
+			return resp, c.wrap(req, err)
 		}
 	}
 	return resp, nil
@@ -336,7 +355,8 @@ func excerpt(b []byte, off int64) string {
 func (c *Client) Resolve(path string) (*url.URL, error) {
 	ref, err := url.Parse(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: bad link %q: %w", c.cfg.Name, c.Redact(path), err)
+		// url.Parse's own message repeats the link: redact the whole line.
+		return nil, &redactedError{msg: c.Redact(fmt.Sprintf("%s: bad link: %v", c.cfg.Name, err)), err: err}
 	}
 	if ref.IsAbs() || ref.Host != "" {
 		u := c.base.ResolveReference(ref)
@@ -347,7 +367,12 @@ func (c *Client) Resolve(path string) (*url.URL, error) {
 	}
 	u := *c.base
 	u.Path = c.base.Path + strings.TrimPrefix(ref.Path, "/")
-	u.RawPath = ""
+	// Keep escapes such as %2F inside a segment: the joined escaped path
+	// decodes to u.Path, so URL.String sends it as the caller wrote it.
+	u.RawPath = c.base.EscapedPath() + strings.TrimPrefix(ref.EscapedPath(), "/")
+	if u.RawPath == u.Path {
+		u.RawPath = ""
+	}
 	u.RawQuery = ref.RawQuery
 	return &u, nil
 }
@@ -384,25 +409,38 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 			return resp, nil
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: %s: %w", c.cfg.Name, c.label(req), ctx.Err())
+			return nil, c.wrap(req, ctx.Err())
 		}
 		lastErr = err
 		var se *StatusError
-		if errors.As(err, &se) && se.Status == http.StatusUnauthorized && !req.NoAuth && c.cfg.Auth != nil && !renewed {
+		// A 401 met while logging in (errAuth) is a refused login: logging in
+		// again with the same credentials cannot help.
+		if errors.As(err, &se) && se.Status == http.StatusUnauthorized && !errors.Is(err, errAuth) &&
+			!req.NoAuth && c.cfg.Auth != nil && !renewed {
 			renewed = true
 			c.log.Debug("401, renewing credentials", "call", c.label(req))
 			if rerr := c.cfg.Auth.Renew(ctx, c); rerr != nil {
-				return nil, c.wrap(req, fmt.Errorf("renewing credentials after 401: %w", rerr))
+				// Keep the 401 reachable (IsStatus) next to the renewal's reason.
+				return resp, &redactedError{
+					msg: c.Redact(fmt.Sprintf("%v; renewing credentials: %v", err, rerr)),
+					err: fmt.Errorf("%w; renewing credentials: %w", err, rerr),
+				}
 			}
 			attempt-- // the renewal retry is not a backoff attempt
 			continue
 		}
 		wait, reason, retry := c.retryable(req, resp, err)
 		if !retry {
+			if req.NoRetry && maybeDelivered(err) {
+				return resp, &redactedError{msg: err.Error() + " (" + ErrMaybeDelivered.Error() + ")", err: fmt.Errorf("%w: %w", ErrMaybeDelivered, err)}
+			}
 			return resp, err
 		}
 		if attempt >= c.cfg.MaxAttempts {
-			return resp, fmt.Errorf("%w (%d attempts): %w", ErrAttemptsUsed, attempt, lastErr)
+			return resp, &redactedError{
+				msg: fmt.Sprintf("%s (%d attempts): %v", ErrAttemptsUsed, attempt, lastErr),
+				err: fmt.Errorf("%w (%d attempts): %w", ErrAttemptsUsed, attempt, lastErr),
+			}
 		}
 		if wait < 0 {
 			wait = c.backoff(attempt)
@@ -412,7 +450,7 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 			c.cfg.Observer.Retry(c.cfg.Name, reason)
 		}
 		if err := c.cfg.Sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", c.cfg.Name, c.label(req), err)
+			return nil, c.wrap(req, err)
 		}
 	}
 }
@@ -420,6 +458,10 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 // retryable decides whether an attempt's failure is worth another attempt.
 // wait < 0 means "use the exponential backoff".
 func (c *Client) retryable(req *Request, resp *Response, err error) (wait time.Duration, reason string, ok bool) {
+	// These carry a status too (a 429 asking too long a wait): decide on them first.
+	if errors.Is(err, ErrBodyTooLarge) || errors.Is(err, ErrForeignHost) || errors.Is(err, ErrRetryAfterLong) {
+		return 0, "", false
+	}
 	var se *StatusError
 	if errors.As(err, &se) {
 		switch se.Status {
@@ -440,9 +482,6 @@ func (c *Client) retryable(req *Request, resp *Response, err error) (wait time.D
 		}
 		return 0, "", false
 	}
-	if errors.Is(err, ErrBodyTooLarge) || errors.Is(err, ErrForeignHost) || errors.Is(err, ErrRetryAfterLong) {
-		return 0, "", false
-	}
 	if errors.Is(err, errAuth) {
 		return 0, "", false
 	}
@@ -458,6 +497,16 @@ func (c *Client) retryable(req *Request, resp *Response, err error) (wait time.D
 }
 
 var errAuth = errors.New("auth")
+
+// maybeDelivered reports whether a failed attempt got no answer after the
+// request may have been written: the server may have acted on it.
+func maybeDelivered(err error) bool {
+	var se *StatusError
+	if errors.As(err, &se) || errors.Is(err, errAuth) || errors.Is(err, ErrBodyTooLarge) || errors.Is(err, ErrForeignHost) {
+		return false
+	}
+	return !notSent(err)
+}
 
 // notSent reports whether a transport error certainly happened before the
 // request reached the server (the connection was never made).
@@ -489,12 +538,13 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0, false
-		}
-		if n > int64(365*24*time.Hour/time.Second) {
-			n = int64(365 * 24 * time.Hour / time.Second)
+	if isDigits(v) {
+		// delta-seconds (RFC 9110: 1*DIGIT). A value too large for int64 is
+		// still a request to wait very long, not a value to ignore.
+		const maxSecs = int64(365 * 24 * time.Hour / time.Second)
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n > maxSecs {
+			n = maxSecs
 		}
 		return time.Duration(n) * time.Second, true
 	}
@@ -507,6 +557,15 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		d = 0
 	}
 	return d, true
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // waitTurn waits for any Retry-After pause and for the rate limiter.
@@ -553,7 +612,9 @@ func (c *Client) attempt(ctx context.Context, req *Request, u *url.URL) (*Respon
 		return nil, err
 	}
 	if !req.NoAuth && c.cfg.Auth != nil {
-		if err := c.cfg.Auth.Apply(actx, c, hreq); err != nil {
+		// The call's ctx, not the attempt's: a login runs its own attempts,
+		// each with its own timeout, and must not share this one's.
+		if err := c.cfg.Auth.Apply(ctx, c, hreq); err != nil {
 			return nil, c.wrap(req, fmt.Errorf("%w: %w", errAuth, err))
 		}
 	}
@@ -579,8 +640,13 @@ func (c *Client) attempt(ctx context.Context, req *Request, u *url.URL) (*Respon
 	if hresp.StatusCode == 429 || hresp.StatusCode == 503 {
 		if d, ok := c.retryAfter(resp); ok {
 			if d > c.cfg.MaxRetryAfter {
+				// Waiting less than asked would only earn another refusal; the
+				// pause stays so no other request of this instance goes early.
 				c.pauseFor(d)
-				return resp, c.wrap(req, fmt.Errorf("%w: %s > %s", ErrRetryAfterLong, d, c.cfg.MaxRetryAfter))
+				return resp, &redactedError{
+					msg: c.Redact(fmt.Sprintf("%s: %s: HTTP %d: %v: %s > %s", c.cfg.Name, c.label(req), resp.Status, ErrRetryAfterLong, d, c.cfg.MaxRetryAfter)),
+					err: fmt.Errorf("%w: %w", ErrRetryAfterLong, c.statusError(req, resp)),
+				}
 			}
 			c.pauseFor(d)
 		}
@@ -595,11 +661,11 @@ func (c *Client) observe(method string, status int, start time.Time) {
 }
 
 func (c *Client) statusError(req *Request, resp *Response) *StatusError {
-	body := resp.Body
-	if len(body) > 2048 {
-		body = body[:2048]
+	// Redact before cutting, or a secret straddling the cut would survive in part.
+	red := []byte(c.Redact(string(resp.Body)))
+	if len(red) > 2048 {
+		red = red[:2048]
 	}
-	red := []byte(c.Redact(string(body)))
 	snippet := strings.Join(strings.Fields(string(red)), " ")
 	if len(snippet) > 300 {
 		snippet = snippet[:300] + "..."
