@@ -1,0 +1,288 @@
+package epixel
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// This file decodes Epixel's answers. Every answer is (or may be) wrapped in
+// the envelope {"status_code","errors","data"}; the decoders unwrap it when it
+// is there and read the bare value when it is not, so one decoder serves both.
+
+// text reads a JSON string, number, boolean or null as text: slugs, note ids
+// and phones come as strings from one deployment and numbers from another.
+type text string
+
+func (t *text) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0 || bytes.Equal(b, []byte("null")):
+		*t = ""
+	case b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*t = text(s)
+	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9') || bytes.Equal(b, []byte("true")) || bytes.Equal(b, []byte("false")):
+		*t = text(b)
+	default:
+		return fmt.Errorf("want a string or a number, got %s", snippet(b))
+	}
+	return nil
+}
+
+func snippet(b []byte) string {
+	if len(b) > 30 {
+		return string(b[:30]) + "..."
+	}
+	return string(b)
+}
+
+// apiLead is a lead as Epixel sends it.
+type apiLead struct {
+	Slug, FirstName, LastName, Email, Phone string
+	Status, Source, Location, Message       string
+	CreatedAt, UpdatedAt                    string
+	Notes                                   []apiNote
+}
+
+type apiNote struct {
+	ID        text `json:"note_id"`
+	Note      text `json:"note"`
+	CreatedAt text `json:"created_at"`
+}
+
+// unwrap returns the envelope's data, or body itself when body is not an
+// envelope. An envelope is an object with "data" and "status_code" or "errors".
+func unwrap(body []byte) (json.RawMessage, error) {
+	b := bytes.TrimSpace(body)
+	if len(b) == 0 {
+		return nil, errors.New("empty response body, expected JSON")
+	}
+	if b[0] != '{' {
+		return b, validJSON(b)
+	}
+	var env map[string]json.RawMessage
+	if err := decode(b, &env); err != nil {
+		return nil, err
+	}
+	data, hasData := env["data"]
+	_, hasStatus := env["status_code"]
+	_, hasErrors := env["errors"]
+	if hasData && (hasStatus || hasErrors) {
+		return data, nil
+	}
+	return b, nil
+}
+
+func validJSON(b []byte) error {
+	var v any
+	return decode(b, &v)
+}
+
+// decode is json.Unmarshal with the shared, bounded error message.
+func decode(b []byte, v any) error {
+	var se *json.SyntaxError
+	if err := json.Unmarshal(b, v); errors.As(err, &se) {
+		lo, hi := max(se.Offset-20, 0), min(se.Offset+20, int64(len(b)))
+		return fmt.Errorf("malformed JSON at byte %d: %v (near %q)", se.Offset, err, b[lo:hi])
+	} else if err != nil {
+		return fmt.Errorf("unexpected JSON: %w", err)
+	}
+	return nil
+}
+
+// tokens reads login and refresh answers: {"refresh","access"} at the top
+// level or inside the envelope's data. refresh is "" when the answer has none
+// (the refresh call usually returns only a new access token).
+func decodeTokens(body []byte) (access, refresh string, err error) {
+	type pair struct {
+		Access  text            `json:"access"`
+		Refresh text            `json:"refresh"`
+		Data    json.RawMessage `json:"data"`
+	}
+	var top pair
+	if err := decode(body, &top); err != nil {
+		return "", "", err
+	}
+	if top.Access != "" {
+		return string(top.Access), string(top.Refresh), nil
+	}
+	if d := bytes.TrimSpace(top.Data); len(d) > 0 && d[0] == '{' {
+		var in pair
+		if err := decode(d, &in); err != nil {
+			return "", "", fmt.Errorf("data: %w", err)
+		}
+		if in.Access != "" {
+			return string(in.Access), string(in.Refresh), nil
+		}
+	}
+	return "", "", errors.New(`no "access" token at the top level or in "data"`)
+}
+
+// leadList is one leads/list/ answer.
+type leadList struct {
+	Items     []json.RawMessage
+	Paginated bool   // the {"count","next","previous","results"} shape
+	Next      string // the next page's link; "" on the last page
+}
+
+// decodeList reads data as {"count","next","previous","results"} or as a bare array.
+func decodeList(body []byte) (leadList, error) {
+	data, err := unwrap(body)
+	if err != nil {
+		return leadList{}, err
+	}
+	data = bytes.TrimSpace(data)
+	switch {
+	case len(data) == 0 || bytes.Equal(data, []byte("null")):
+		return leadList{}, nil
+	case data[0] == '[':
+		var items []json.RawMessage
+		if err := decode(data, &items); err != nil {
+			return leadList{}, err
+		}
+		return leadList{Items: items}, nil
+	case data[0] == '{':
+		var p struct {
+			Results *[]json.RawMessage `json:"results"`
+			Next    text               `json:"next"`
+		}
+		if err := decode(data, &p); err != nil {
+			return leadList{}, err
+		}
+		if p.Results == nil {
+			return leadList{}, errors.New(`data is neither a list of leads nor {"count","next","previous","results"}`)
+		}
+		return leadList{Items: *p.Results, Paginated: true, Next: string(p.Next)}, nil
+	}
+	return leadList{}, fmt.Errorf("data is neither a list of leads nor a page object: %s", snippet(data))
+}
+
+// decodeLead reads one lead object. A field of an unexpected type is a
+// problem for that field only: the lead is still usable, and one odd field
+// must not hide a lead from Find (that would create a duplicate).
+func decodeLead(raw []byte) (apiLead, []error, error) {
+	var m map[string]json.RawMessage
+	if err := decode(raw, &m); err != nil {
+		return apiLead{}, nil, fmt.Errorf("lead: %w", err)
+	}
+	if m == nil {
+		return apiLead{}, nil, errors.New("lead is null")
+	}
+	var probs []error
+	field := func(key string) string {
+		v, ok := m[key]
+		if !ok {
+			return ""
+		}
+		var t text
+		if err := json.Unmarshal(v, &t); err != nil {
+			probs = append(probs, fmt.Errorf("field %s: %w", key, err))
+			return ""
+		}
+		return strings.TrimSpace(string(t))
+	}
+	l := apiLead{
+		Slug: field("slug"), FirstName: field("first_name"), LastName: field("last_name"),
+		Email: field("email"), Phone: field("phone"), Status: field("status"), Source: field("source"),
+		Location: field("location"), Message: field("message"),
+		CreatedAt: field("created_at"), UpdatedAt: field("updated_at"),
+	}
+	if n, ok := m["notes"]; ok {
+		if err := json.Unmarshal(n, &l.Notes); err != nil {
+			probs = append(probs, fmt.Errorf("field notes: %w", err))
+		}
+	}
+	return l, probs, nil
+}
+
+// crmErrors reads the errors of a refusal: the envelope's "errors" (or a bare
+// DRF error body) as field messages, with the messages that belong to no
+// field ("detail", "non_field_errors", "message") apart, in a stable order.
+func crmErrors(body []byte) (fields map[string][]string, general []string) {
+	b := bytes.TrimSpace(body)
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var v any
+	if json.Unmarshal(b, &v) != nil {
+		return nil, nil
+	}
+	if obj, ok := v.(map[string]any); ok {
+		if e, ok := obj["errors"]; ok {
+			v = e
+		} else {
+			delete(obj, "status_code")
+			delete(obj, "data")
+		}
+	}
+	fields = map[string][]string{}
+	switch e := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(e))
+		for k := range e {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			msgs := messages(e[k])
+			switch k {
+			case "detail", "non_field_errors", "message", "error", "errors":
+				general = append(general, msgs...)
+			case "code", "status_code", "success":
+				// machine codes, not words for an operator
+			default:
+				if len(msgs) > 0 {
+					fields[k] = msgs
+				}
+			}
+		}
+	default:
+		general = messages(e)
+	}
+	if len(fields) == 0 {
+		fields = nil
+	}
+	return fields, general
+}
+
+// messages flattens an error value (a string, a list of strings, nested
+// objects) into its words.
+func messages(v any) []string {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case string:
+		if s := strings.TrimSpace(x); s != "" {
+			return []string{s}
+		}
+		return nil
+	case []any:
+		var out []string
+		for _, e := range x {
+			out = append(out, messages(e)...)
+		}
+		return out
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var out []string
+		for _, k := range keys {
+			for _, m := range messages(x[k]) {
+				out = append(out, k+": "+m)
+			}
+		}
+		return out
+	default:
+		return []string{fmt.Sprint(x)}
+	}
+}
