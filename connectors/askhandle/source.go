@@ -1,0 +1,505 @@
+package askhandle
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/leadsync/leadsync/connectors"
+	"github.com/leadsync/leadsync/connectors/httpapi"
+	"github.com/leadsync/leadsync/lead"
+)
+
+// Defaults for the instance's zero values.
+const (
+	defaultBackfill = 90 * 24 * time.Hour
+	defaultOverlap  = 24 * time.Hour
+	dateLayout      = "2006-01-02"
+	channel         = "webchat"
+)
+
+// Source reads an AskHandle account: its leads, by created_at day window,
+// then every chat room with its messages.
+type Source struct {
+	in   *connectors.Instance
+	c    *httpapi.Client
+	opts options
+	loc  *time.Location
+}
+
+// NewSource builds the source role of an askhandle instance.
+func NewSource(in *connectors.Instance) (connectors.Source, error) {
+	opts, err := decodeOptions(in)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := authFor(in)
+	if err != nil {
+		return nil, err
+	}
+	c, err := in.HTTP(auth)
+	if err != nil {
+		return nil, err
+	}
+	loc := in.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	return &Source{in: in, c: c, opts: opts, loc: loc}, nil
+}
+
+// cursor is the source's position: the newest lead created_at day seen, in
+// the instance's zone. Rooms and messages have no date filter and are read in
+// full every run, so they need no position.
+type cursor struct {
+	LeadsDate string `json:"leads_date,omitempty"`
+}
+
+func decodeCursor(b connectors.Cursor) (cursor, error) {
+	var c cursor
+	if len(b) == 0 {
+		return c, nil
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("unreadable cursor: %w", err)
+	}
+	if c.LeadsDate != "" {
+		if _, err := time.Parse(dateLayout, c.LeadsDate); err != nil {
+			return c, fmt.Errorf("unreadable cursor: leads_date %q", c.LeadsDate)
+		}
+	}
+	return c, nil
+}
+
+// Pull emits the leads pages (the last one carries the new cursor), then the
+// rooms pages.
+func (s *Source) Pull(ctx context.Context, cur connectors.Cursor, emit func(connectors.Page) error) error {
+	c, err := decodeCursor(cur)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.in.Name, err)
+	}
+	if err := s.pullLeads(ctx, c, emit); err != nil {
+		return err
+	}
+	return s.pullRooms(ctx, emit)
+}
+
+// window returns the start_date and end_date of this run: from the cursor's
+// day (or now minus backfill) minus the overlap, to today. Both filters are
+// whole days, so the overlap is rounded up to whole days.
+func (s *Source) window(c cursor) (start, end time.Time) {
+	now := s.in.Now().In(s.loc)
+	today := day(now)
+	from := day(now.Add(-backfill(s.in.Backfill)))
+	if c.LeadsDate != "" {
+		from, _ = time.ParseInLocation(dateLayout, c.LeadsDate, s.loc)
+	}
+	overlap := s.in.Overlap
+	if overlap <= 0 {
+		overlap = defaultOverlap
+	}
+	days := int((overlap + 24*time.Hour - 1) / (24 * time.Hour))
+	start = from.AddDate(0, 0, -days)
+	if start.After(today) {
+		start = today // a cursor ahead of the clock must not make an empty window
+	}
+	return start, today
+}
+
+func backfill(d time.Duration) time.Duration {
+	if d <= 0 {
+		return defaultBackfill
+	}
+	return d
+}
+
+func day(t time.Time) time.Time {
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, t.Location())
+}
+
+// pullLeads reads the day window. The vendor's sort order is not documented
+// (newest first is likely), so no page but the last can tell how far the
+// window has been read: every page is emitted without a cursor, and only the
+// last one moves it. A run that fails halfway re-reads the window next time;
+// the engine's content hashes make that cheap.
+func (s *Source) pullLeads(ctx context.Context, c cursor, emit func(connectors.Page) error) error {
+	start, end := s.window(c)
+	newest := c.LeadsDate
+	var held *connectors.Page
+	p := &pager{
+		c:        s.c,
+		path:     pathLeads,
+		query:    url.Values{"start_date": {start.Format(dateLayout)}, "end_date": {end.Format(dateLayout)}},
+		pageSize: s.opts.PageSize,
+		label:    func(_, offset int) string { return fmt.Sprintf("leads offset %d", offset) },
+	}
+	err := p.each(ctx, func(label string, items []json.RawMessage) error {
+		page := connectors.Page{Label: label}
+		for _, raw := range items {
+			rec, created, probs := s.leadRecord(raw)
+			page.Problems = append(page.Problems, probs...)
+			if rec == nil {
+				continue
+			}
+			page.Records = append(page.Records, *rec)
+			// A created_at past today (a vendor clock or zone error) must not
+			// push the cursor beyond the window's end.
+			if !created.IsZero() {
+				if d := created.In(s.loc).Format(dateLayout); d > newest && d <= end.Format(dateLayout) {
+					newest = d
+				}
+			}
+		}
+		if held != nil {
+			if err := emit(*held); err != nil {
+				return err
+			}
+		}
+		held = &page
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if held == nil {
+		return nil
+	}
+	if newest != "" {
+		held.Cursor, _ = json.Marshal(cursor{LeadsDate: newest})
+	}
+	return emit(*held)
+}
+
+// leadRecord maps one lead. A lead without a uuid has no stable key and is
+// skipped with a problem; any other oddity is a problem on a kept record.
+func (s *Source) leadRecord(raw json.RawMessage) (*lead.Record, time.Time, []error) {
+	var l apiLead
+	if err := json.Unmarshal(raw, &l); err != nil {
+		return nil, time.Time{}, []error{fmt.Errorf("lead %s: %w", rawID(raw), err)}
+	}
+	if l.UUID == "" {
+		return nil, time.Time{}, []error{errors.New("lead without uuid skipped")}
+	}
+	id := string(l.UUID)
+	rec := &lead.Record{
+		Source:   s.in.Name,
+		SourceID: id,
+		Channel:  channel,
+		Context:  leadContext(l),
+		Raw:      append([]byte(nil), raw...),
+	}
+	rec.FirstName, rec.LastName = lead.SplitName(lead.CleanName(string(l.Nickname)))
+	var probs []error
+	for _, err := range rec.AddContacts(s.in.Region, []string{string(l.Email)}, []string{string(l.PhoneNumber)}) {
+		probs = append(probs, fmt.Errorf("lead %s: %w", id, err))
+	}
+	attrs := map[string]string{}
+	for k, v := range map[string]flexString{"device": l.Device, "from_page_title": l.FromPageTitle, "referrer": l.Referrer} {
+		if v != "" {
+			attrs[k] = string(v)
+		}
+	}
+	if len(attrs) > 0 {
+		rec.Attributes = attrs
+	}
+	created, err := lead.ParseTime(string(l.CreatedAt), s.loc)
+	if err != nil {
+		probs = append(probs, fmt.Errorf("lead %s: created_at: %w", id, err))
+	}
+	rec.CreatedAt = created
+	return rec, created, probs
+}
+
+// leadContext is "askhandle widget: Pricing (via google.com, mobile)".
+func leadContext(l apiLead) string {
+	ctx := "askhandle widget"
+	if l.FromPageTitle != "" {
+		ctx += ": " + string(l.FromPageTitle)
+	}
+	var extra []string
+	if ref := referrerHost(string(l.Referrer)); ref != "" {
+		extra = append(extra, "via "+ref)
+	}
+	if l.Device != "" {
+		extra = append(extra, string(l.Device))
+	}
+	if len(extra) > 0 {
+		ctx += " (" + strings.Join(extra, ", ") + ")"
+	}
+	return ctx
+}
+
+// referrerHost shortens a referrer URL to its host; the full URL stays in
+// the record's attributes.
+func referrerHost(ref string) string {
+	if u, err := url.Parse(ref); err == nil && u.Host != "" {
+		return strings.TrimPrefix(u.Host, "www.")
+	}
+	return ref
+}
+
+// message is a decoded message with its parsed time.
+type message struct {
+	apiMessage
+	at  time.Time
+	raw json.RawMessage
+}
+
+// pullRooms reads every message (the endpoint has no per-room or date filter
+// documented), then the rooms page by page, each room with its messages.
+// Messages whose room the rooms list did not return are emitted last, as
+// rooms of their own, so no conversation is dropped silently.
+func (s *Source) pullRooms(ctx context.Context, emit func(connectors.Page) error) error {
+	byRoom, probs, err := s.readMessages(ctx)
+	if err != nil {
+		return err
+	}
+	listed := map[string]bool{}
+	p := &pager{
+		c:        s.c,
+		path:     pathRooms,
+		pageSize: s.opts.PageSize,
+		label:    func(n, _ int) string { return fmt.Sprintf("rooms page %d", n) },
+	}
+	err = p.each(ctx, func(label string, items []json.RawMessage) error {
+		page := connectors.Page{Label: label, Problems: probs}
+		probs = nil // the messages' problems ride on the first rooms page
+		for _, raw := range items {
+			var r apiRoom
+			if err := json.Unmarshal(raw, &r); err != nil {
+				page.Problems = append(page.Problems, fmt.Errorf("room %s: %w", rawID(raw), err))
+				continue
+			}
+			if r.UUID == "" {
+				page.Problems = append(page.Problems, errors.New("room without uuid skipped"))
+				continue
+			}
+			id := string(r.UUID)
+			if listed[id] {
+				continue // the list shifted between pages
+			}
+			listed[id] = true
+			msgs, mprobs := s.mergeInline(id, r.Messages, byRoom[id])
+			page.Problems = append(page.Problems, mprobs...)
+			rec, rprobs := s.roomRecord(r, raw, msgs)
+			page.Records = append(page.Records, rec)
+			page.Problems = append(page.Problems, rprobs...)
+		}
+		return emit(page)
+	})
+	if err != nil {
+		return err
+	}
+	orphans := connectors.Page{Label: "messages of unlisted rooms", Problems: probs}
+	ids := make([]string, 0, len(byRoom))
+	for id := range byRoom {
+		if !listed[id] {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 && len(probs) == 0 {
+		return nil
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		rec, rprobs := s.roomRecord(apiRoom{UUID: flexString(id)}, nil, byRoom[id])
+		orphans.Records = append(orphans.Records, rec)
+		orphans.Problems = append(orphans.Problems, rprobs...)
+	}
+	return emit(orphans)
+}
+
+// readMessages reads the whole /messages/ list, grouped by room uuid.
+func (s *Source) readMessages(ctx context.Context) (map[string][]message, []error, error) {
+	byRoom := map[string][]message{}
+	var probs []error
+	p := &pager{
+		c:        s.c,
+		path:     pathMessages,
+		pageSize: s.opts.PageSize,
+		label:    func(n, _ int) string { return fmt.Sprintf("messages page %d", n) },
+	}
+	err := p.each(ctx, func(_ string, items []json.RawMessage) error {
+		for _, raw := range items {
+			m, err := s.decodeMessage(raw)
+			if err != nil {
+				probs = append(probs, err)
+				continue
+			}
+			if m.Room == "" {
+				probs = append(probs, fmt.Errorf("message %s: no room, skipped", m.UUID))
+				continue
+			}
+			byRoom[string(m.Room)] = append(byRoom[string(m.Room)], m)
+		}
+		return nil
+	})
+	return byRoom, probs, err
+}
+
+func (s *Source) decodeMessage(raw json.RawMessage) (message, error) {
+	var m message
+	if err := json.Unmarshal(raw, &m.apiMessage); err != nil {
+		return m, fmt.Errorf("message %s: %w", rawID(raw), err)
+	}
+	m.raw = raw
+	return m, nil
+}
+
+// mergeInline merges a room's inline messages (objects; bare uuids are
+// references to the /messages/ list and add nothing) with the /messages/
+// ones, by uuid; the /messages/ copy wins.
+func (s *Source) mergeInline(roomID string, inline []json.RawMessage, listed []message) ([]message, []error) {
+	var out []message
+	var probs []error
+	index := map[string]int{}
+	for _, raw := range inline {
+		trimmed := strings.TrimSpace(string(raw))
+		if !strings.HasPrefix(trimmed, "{") {
+			continue
+		}
+		m, err := s.decodeMessage(raw)
+		if err != nil {
+			probs = append(probs, fmt.Errorf("room %s: %w", roomID, err))
+			continue
+		}
+		if m.UUID != "" {
+			if _, dup := index[string(m.UUID)]; dup {
+				continue
+			}
+			index[string(m.UUID)] = len(out)
+		}
+		out = append(out, m)
+	}
+	for _, m := range listed {
+		if i, ok := index[string(m.UUID)]; ok && m.UUID != "" {
+			out[i] = m
+			continue
+		}
+		if m.UUID != "" {
+			index[string(m.UUID)] = len(out)
+		}
+		out = append(out, m)
+	}
+	return out, probs
+}
+
+// roomRecord maps a room and its messages. The person is the visitor: names,
+// emails and phones come from the visitor's (non-support) messages only, so
+// an agent's signature never joins the visitor to the agent. A room whose
+// visitor left no email or phone is still emitted; the engine ignores
+// records it cannot attach to a person.
+func (s *Source) roomRecord(r apiRoom, raw json.RawMessage, msgs []message) (lead.Record, []error) {
+	id := string(r.UUID)
+	var probs []error
+	for i := range msgs {
+		at, err := lead.ParseTime(string(msgs[i].SentAt), s.loc)
+		if err != nil {
+			probs = append(probs, fmt.Errorf("room %s: message %s: sent_at: %w", id, msgs[i].UUID, err))
+		}
+		msgs[i].at = at
+	}
+	sort.SliceStable(msgs, func(i, j int) bool {
+		if !msgs[i].at.Equal(msgs[j].at) {
+			return msgs[i].at.Before(msgs[j].at)
+		}
+		return msgs[i].UUID < msgs[j].UUID
+	})
+	title := string(r.Label)
+	if title == "" {
+		title = string(r.Name)
+	}
+	rec := lead.Record{
+		Source:   s.in.Name,
+		SourceID: "room:" + id,
+		Channel:  channel,
+		Context:  "askhandle chat",
+		Raw:      append([]byte(nil), raw...),
+	}
+	if title != "" {
+		rec.Context += ": " + title
+	}
+	if len(raw) == 0 {
+		rec.Raw = nil
+	}
+	if rating := strings.TrimSpace(string(r.Rating)); rating != "" && rating != "null" {
+		rec.Attributes = map[string]string{"rating": strings.Trim(rating, `"`)}
+	}
+	conv := lead.Conversation{ID: id, Channel: channel, Title: title}
+	var emails, phones []string
+	nickname := ""
+	for _, m := range msgs {
+		conv.Messages = append(conv.Messages, lead.Message{
+			ID:     messageID(id, m),
+			Sender: sender(r, m),
+			Name:   lead.CleanName(string(m.Nickname)),
+			Text:   string(m.Body),
+			At:     m.at,
+		})
+		if m.at.After(rec.UpdatedAt) {
+			rec.UpdatedAt = m.at
+		}
+		if m.IsSupportSender {
+			continue
+		}
+		emails = append(emails, string(m.Email))
+		phones = append(phones, string(m.PhoneNumber))
+		if n := lead.CleanName(string(m.Nickname)); n != "" {
+			nickname = n // the latest name the visitor gave wins
+		}
+	}
+	rec.FirstName, rec.LastName = lead.SplitName(nickname)
+	for _, err := range rec.AddContacts(s.in.Region, emails, phones) {
+		probs = append(probs, fmt.Errorf("room %s: %w", id, err))
+	}
+	created, err := lead.ParseTime(string(r.CreatedAt), s.loc)
+	if err != nil {
+		probs = append(probs, fmt.Errorf("room %s: created_at: %w", id, err))
+	}
+	if created.IsZero() && len(msgs) > 0 {
+		created = msgs[0].at // a room known only from its messages
+	}
+	rec.CreatedAt = created
+	rec.Conversations = []lead.Conversation{conv}
+	return rec, probs
+}
+
+// sender maps is_support_sender. Support messages in a room where the bot
+// answers (is_bot_use) are the bot's; otherwise a human agent wrote them.
+// AskHandle does not say which support messages of a bot room an agent
+// typed after a hand-over, so the room's flag decides for all of them.
+func sender(r apiRoom, m message) string {
+	switch {
+	case !bool(m.IsSupportSender):
+		return lead.SenderUser
+	case bool(r.IsBotUse):
+		return lead.SenderBot
+	}
+	return lead.SenderAgent
+}
+
+// messageID is the vendor's uuid, or for a message without one, an id
+// derived from the room, the time and the text, stable across runs.
+func messageID(roomID string, m message) string {
+	if m.UUID != "" {
+		return string(m.UUID)
+	}
+	h := sha256.Sum256([]byte(roomID + "\x00" + string(m.SentAt) + "\x00" + string(m.Body)))
+	return "derived:" + hex.EncodeToString(h[:12])
+}
+
+// rawID names an item that failed to decode, for its problem message.
+func rawID(raw json.RawMessage) string {
+	if id := itemUUID(raw); id != "" {
+		return id
+	}
+	return "(no uuid)"
+}
