@@ -471,3 +471,21 @@ func lookupPerson(tx *state.Tx, region, q string) string {
 	}
 	return ""
 }
+
+// ListPersons returns every person with its merged view and CRM id.
+func ListPersons(st *state.Store, surv Survivorship) ([]PersonView, error) {
+	s := &stager{surv: surv}
+	var out []PersonView
+	err := st.View(func(tx *state.Tx) error {
+		return tx.ForEachPerson(func(p state.Person) error {
+			_, recs, merged, _, err := s.loadPerson(tx, p.ID)
+			if err != nil {
+				return err
+			}
+			notes, _ := tx.Notes(p.ID)
+			out = append(out, PersonView{Person: p, Merged: merged, Records: recs, TargetID: tx.TargetID(p.ID), Notes: notes})
+			return nil
+		})
+	})
+	return out, err
+}

@@ -1,0 +1,139 @@
+package roborder
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/leadsync/leadsync/connectors"
+	"github.com/leadsync/leadsync/lead"
+)
+
+// Source reads every Roborder lead on each run. Roborder has no date filter,
+// so there is no cursor: every run is a full scan and the engine's content
+// hashes tell changed leads from unchanged ones.
+type Source struct {
+	in     *connectors.Instance
+	client *Client
+}
+
+// NewSource checks in and builds its source.
+func NewSource(in *connectors.Instance) (*Source, error) {
+	if err := Check(in); err != nil {
+		return nil, err
+	}
+	c, err := NewClient(in)
+	if err != nil {
+		return nil, err
+	}
+	return &Source{in: in, client: c}, nil
+}
+
+// Pull implements connectors.Source. The cursor is ignored and every page
+// carries a nil cursor.
+//
+// Only a paginator answer leads to a second request: an array or a single
+// lead is the whole list, and asking for page 2 would get the same list
+// again from a service that ignores the parameter.
+func (s *Source) Pull(ctx context.Context, _ connectors.Cursor, emit func(connectors.Page) error) error {
+	seen := map[string]bool{}
+	link := ""
+	for n := 1; ; n++ {
+		label := fmt.Sprintf("leads page %d", n)
+		l, err := s.client.page(ctx, link, label)
+		if err != nil {
+			return err
+		}
+		if err := emit(s.toPage(label, l.Leads)); err != nil {
+			return err
+		}
+		// An empty paginator page ends the scan even with a next link: a
+		// server that keeps linking to empty pages would never stop.
+		if !l.Paginated || l.Next == "" || len(l.Leads) == 0 {
+			return nil
+		}
+		if seen[l.Next] {
+			return fmt.Errorf("%s: %s: next_page_url %q was already read: pagination loop", s.in.Name, label, l.Next)
+		}
+		seen[l.Next] = true
+		link = l.Next
+	}
+}
+
+func (s *Source) toPage(label string, raws []json.RawMessage) connectors.Page {
+	p := connectors.Page{Label: label, Records: make([]lead.Record, 0, len(raws))}
+	for i, raw := range raws {
+		rec, problems, err := ToRecord(s.in, raw)
+		if err != nil {
+			p.Problems = append(p.Problems, fmt.Errorf("%s: item %d: %w", label, i, err))
+			continue
+		}
+		for _, pr := range problems {
+			p.Problems = append(p.Problems, fmt.Errorf("%s: lead %s: %w", label, rec.SourceID, pr))
+		}
+		p.Records = append(p.Records, rec)
+	}
+	return p
+}
+
+// apiLead is a Roborder lead. Ids and phones are read as strings or numbers:
+// Laravel serialises a column as whichever its model casts it to.
+type apiLead struct {
+	ID           flexString `json:"id"`
+	Code         flexString `json:"code"`
+	CustomerName flexString `json:"customer_name"`
+	Platform     flexString `json:"platform"`
+	PageName     flexString `json:"page_name"`
+	Phone        flexString `json:"phone"`
+	Email        flexString `json:"email"`
+	CreatedAt    flexString `json:"created_at"`
+	UpdatedAt    flexString `json:"updated_at"`
+}
+
+// ToRecord maps one lead. A lead that cannot be read or has no id is an
+// error (it cannot be stored); a bad phone, email or date is a problem and
+// the record is still returned.
+func ToRecord(in *connectors.Instance, raw json.RawMessage) (lead.Record, []error, error) {
+	var l apiLead
+	if err := json.Unmarshal(raw, &l); err != nil {
+		return lead.Record{}, nil, fmt.Errorf("unreadable lead: %w", err)
+	}
+	id := strings.TrimSpace(string(l.ID))
+	if id == "" {
+		return lead.Record{}, nil, fmt.Errorf("lead without an id")
+	}
+	rec := lead.Record{
+		Source:   in.Name,
+		SourceID: id,
+		Channel:  strings.ToLower(strings.TrimSpace(string(l.Platform))),
+		Context:  provenance(string(l.Platform), string(l.PageName), string(l.Code)),
+		Raw:      append([]byte(nil), raw...),
+	}
+	rec.FirstName, rec.LastName = lead.SplitName(lead.CleanName(string(l.CustomerName)))
+	problems := rec.AddContacts(in.Region, []string{string(l.Email)}, []string{string(l.Phone)})
+	var err error
+	if rec.CreatedAt, err = lead.ParseTime(string(l.CreatedAt), in.Location); err != nil {
+		problems = append(problems, fmt.Errorf("created_at: %w", err))
+	}
+	if rec.UpdatedAt, err = lead.ParseTime(string(l.UpdatedAt), in.Location); err != nil {
+		problems = append(problems, fmt.Errorf("updated_at: %w", err))
+	}
+	return rec, problems, nil
+}
+
+// provenance is "roborder Facebook page Amine Pharma (ORD-00002)", leaving
+// out the parts a lead does not carry.
+func provenance(platform, pageName, code string) string {
+	parts := []string{"roborder"}
+	if p := lead.CleanName(platform); p != "" {
+		parts = append(parts, p)
+	}
+	if n := lead.CleanName(pageName); n != "" {
+		parts = append(parts, "page", n)
+	}
+	if c := strings.TrimSpace(code); c != "" {
+		parts = append(parts, "("+c+")")
+	}
+	return strings.Join(parts, " ")
+}

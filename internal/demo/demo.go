@@ -1,0 +1,186 @@
+// Package demo runs the five fake vendors with sample data written the way
+// real people and real vendors write it: the same person on several
+// vendors, phones with and without country codes, emails in other cases.
+// `leadsync demo`, cmd/vendorsim and the end-to-end tests use it.
+package demo
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/leadsync/leadsync/connectors/askhandle/askhandletest"
+	"github.com/leadsync/leadsync/connectors/epixel/epixeltest"
+	"github.com/leadsync/leadsync/connectors/netcore/netcoretest"
+	"github.com/leadsync/leadsync/connectors/roborder/robordertest"
+)
+
+// Env is the running fakes.
+type Env struct {
+	Roborder *robordertest.Fake
+	Ask      *askhandletest.Fake
+	Netcore  *netcoretest.Fake
+	CRM      *epixeltest.Fake
+	extra    *extraVendors
+
+	// URLs maps a connector instance name to its fake's base URL.
+	URLs    map[string]string
+	servers []*http.Server
+}
+
+// Start serves every fake on its own 127.0.0.1 port (or on ports from
+// base, when base > 0: base, base+1, ...) and loads the sample data.
+func Start(base int, now time.Time) (*Env, error) {
+	e := &Env{
+		Roborder: robordertest.New(),
+		Ask:      askhandletest.New(),
+		Netcore:  netcoretest.New(),
+		CRM:      epixeltest.New(),
+		URLs:     map[string]string{},
+	}
+	e.extra = newExtraVendors()
+	handlers := []struct {
+		name string
+		h    http.Handler
+	}{
+		{"facebook", e.Roborder.Handler()},
+		{"widget", e.Ask.Handler()},
+		{"whatsapp", e.Netcore.Handler()},
+		{"crm", e.CRM.Handler()},
+	}
+	handlers = append(handlers, e.extra.handlers()...)
+	for i, h := range handlers {
+		addr := "127.0.0.1:0"
+		if base > 0 {
+			addr = fmt.Sprintf("127.0.0.1:%d", base+i)
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			e.Close()
+			return nil, fmt.Errorf("fake %s: %w", h.name, err)
+		}
+		srv := &http.Server{Handler: h.h, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		e.servers = append(e.servers, srv)
+		e.URLs[h.name] = "http://" + ln.Addr().String() + "/"
+	}
+	e.Seed(now)
+	return e, nil
+}
+
+// Close stops every fake.
+func (e *Env) Close() {
+	for _, s := range e.servers {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		s.Shutdown(ctx)
+		cancel()
+	}
+}
+
+// Config is a leadsync configuration for the fakes. statePath is where the
+// store goes; schedule is every source's schedule.
+func (e *Env) Config(statePath, schedule string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `state: {path: %q}
+listen: ""
+default_region: TN
+target: crm
+log: {level: warn, format: text}
+push: {concurrency: 4, max_backoff: 2s}
+connectors:
+  facebook:
+    type: roborder
+    base_url: %s
+    schedule: %q
+    rate_limit: {rps: 50, burst: 10}
+    auth: {email: %q, password: %q}
+  widget:
+    type: askhandle
+    base_url: %s
+    schedule: %q
+    rate_limit: {rps: 50, burst: 10}
+    auth: {api_key: %q}
+  whatsapp:
+    type: netcore
+    base_url: %s
+    schedule: %q
+    rate_limit: {rps: 50, burst: 10}
+    auth: {app_id: %q, app_secret: %q}
+    channels: [1010, 1014, 1016]
+`, statePath, e.URLs["facebook"], schedule, robordertest.Email, robordertest.Password,
+		e.URLs["widget"], schedule, askhandletest.APIKey,
+		e.URLs["whatsapp"], schedule, netcoretest.AppID, netcoretest.AppSecret)
+	b.WriteString(e.extra.config(e.URLs, schedule))
+	fmt.Fprintf(&b, `  crm:
+    type: epixel
+    base_url: %s
+    rate_limit: {rps: 100, burst: 20}
+    auth: {api_key: %q, username: %q, password: %q}
+    placeholder_last_name: "-"
+    placeholder_email: "{phone}@no-email.invalid"
+    source_map: {facebook: Facebook, widget: Website, whatsapp: WhatsApp}
+`, e.URLs["crm"], epixeltest.APIKey, epixeltest.Username, epixeltest.Password)
+	return b.String()
+}
+
+func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// Seed loads the sample persons.
+func (e *Env) Seed(now time.Time) {
+	day := func(d int) time.Time { return now.Add(-time.Duration(d) * 24 * time.Hour) }
+
+	// Roborder: Facebook and Instagram orders; phones as national digits.
+	e.Roborder.AddLeads(
+		robordertest.Lead{ID: 1, Code: "ORD-00001", CustomerName: "Ali Ben Salah", Platform: "Facebook", PageName: "Souk Shoes", Phone: "20123456", CreatedAt: ts(day(5))},
+		robordertest.Lead{ID: 2, Code: "ORD-00002", CustomerName: "Nour  Trabelsi", Platform: "Instagram", PageName: "Souk Shoes", Phone: "52 000 111", CreatedAt: ts(day(4))},
+		robordertest.Lead{ID: 3, Code: "ORD-00003", CustomerName: "Hélène Dupré", Platform: "Instagram", PageName: "Souk Shoes", Phone: "+33 6 12 34 56 78", Email: "helene.dupre@example.fr", CreatedAt: ts(day(3))},
+		robordertest.Lead{ID: 4, Code: "ORD-00004", CustomerName: "Karim", Platform: "Facebook", PageName: "Souk Shoes", Phone: "98 111 222", CreatedAt: ts(day(2))},
+	)
+
+	// AskHandle: the website widget; Ali again (email, phone with +216), Sarra, and
+	// Youssef, who left no phone (the CRM requires one: he goes to the DLQ).
+	e.Ask.AddLead(askhandletest.Lead{UUID: "6f1c2a9e-0001", Nickname: "ali ben salah", Email: "Ali.BenSalah@Example.TN", PhoneNumber: "+216 20 123 456", Device: "mobile", FromPageTitle: "Pricing", CreatedAt: ts(day(4))})
+	e.Ask.AddLead(askhandletest.Lead{UUID: "6f1c2a9e-0002", Nickname: "Sarra Kefi", Email: "SARRA.KEFI@example.tn", PhoneNumber: "+216 98 765 432", FromPageTitle: "Contact", CreatedAt: ts(day(3))})
+	e.Ask.AddLead(askhandletest.Lead{UUID: "6f1c2a9e-0003", Nickname: "Youssef", Email: "youssef@example.tn", FromPageTitle: "Home", CreatedAt: ts(day(2))})
+	e.Ask.AddRoom(askhandletest.Room{UUID: "room-ali", Label: "Shoe sizes", Name: "Ali", CreatedAt: ts(day(4))})
+	msgs := []struct {
+		support bool
+		body    string
+		at      time.Time
+	}{
+		{false, "Hello, do you have the red sneakers in 43?", day(4)},
+		{true, "Hi Ali! Yes, size 43 is in stock.", day(4).Add(2 * time.Minute)},
+		{false, "Great, can you deliver to Sfax?", day(4).Add(3 * time.Minute)},
+		{true, "Yes, delivery to Sfax takes 2 days.", day(4).Add(5 * time.Minute)},
+	}
+	for i, m := range msgs {
+		am := askhandletest.Message{UUID: fmt.Sprintf("msg-ali-%d", i+1), Body: m.body, IsSupportSender: m.support, SentAt: ts(m.at), Room: "room-ali"}
+		if !m.support {
+			am.Nickname, am.Email, am.PhoneNumber = "ali ben salah", "ali.bensalah@example.tn", "+21620123456"
+		}
+		e.Ask.AddMessage(am)
+	}
+
+	// Netcore: WhatsApp users are their phones; Ali and Nour again.
+	e.Netcore.AddUsers(
+		netcoretest.User{UserID: "nc-1", BotUserID: "+21620123456", ChannelName: "whatsapp", Name: "Ali", CreatedDate: ts(day(6)), FirstInteracted: ts(day(6)), LastInteracted: ts(day(1))},
+		netcoretest.User{UserID: "nc-2", BotUserID: "+21652000111", ChannelName: "whatsapp", Name: "Nour T.", CreatedDate: ts(day(3)), FirstInteracted: ts(day(3)), LastInteracted: ts(day(1))},
+	)
+	e.Netcore.AddTranscript(1014, "+21620123456",
+		netcoretest.Entry{From: "User", Type: "text", Payload: map[string]any{"text": "Is my order ORD-00001 shipped?"}, CreatedAt: ts(day(1))},
+		netcoretest.Entry{From: "Bot", Type: "text", Payload: map[string]any{"text": "Let me check that for you."}, CreatedAt: ts(day(1).Add(time.Second))},
+		netcoretest.Entry{From: "Agent", Type: "text", Payload: map[string]any{"text": "It left our warehouse this morning."}, CreatedAt: ts(day(1).Add(time.Minute))},
+	)
+	e.Netcore.AddTranscript(1014, "+21652000111",
+		netcoretest.Entry{From: "User", Type: "location", Payload: map[string]any{"latitude": 36.8, "longitude": 10.18, "name": "Tunis"}, CreatedAt: ts(day(1))},
+		netcoretest.Entry{From: "Bot", Type: "list", Payload: map[string]any{"title": "Our stores", "items": []any{map[string]any{"title": "Tunis Centre"}}}, CreatedAt: ts(day(1).Add(time.Second))},
+	)
+
+	// The CRM already knows Mohamed (a salesperson typed him in): adopted, not duplicated.
+	e.CRM.AddLead(epixeltest.Lead{FirstName: "Mohamed", LastName: "Laarbi", Email: "mohamed.laarbi@example.tn", Phone: "21655111222", Status: "contact", CreatedAt: day(30), UpdatedAt: day(30)})
+
+	e.extra.seed(now)
+}
