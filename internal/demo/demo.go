@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/leadsync/leadsync/connectors/askhandle/askhandletest"
@@ -29,6 +31,51 @@ type Env struct {
 	// URLs maps a connector instance name to its fake's base URL.
 	URLs    map[string]string
 	servers []*http.Server
+	crmHook atomic.Pointer[Hook]
+}
+
+// Hook sees every CRM request twice: before the fake handles it, and after
+// it handled it but before the answer leaves (when the CRM has committed a
+// write the client has not yet heard of). Tests use it to kill leadsync at
+// exact moments, or to slow the CRM down.
+type Hook func(stage Stage, r *http.Request)
+
+// Stage says when a Hook runs.
+type Stage int
+
+// Hook stages.
+const (
+	Before Stage = iota
+	After
+)
+
+// SetCRMHook installs (or, with nil, removes) the CRM hook.
+func (e *Env) SetCRMHook(h Hook) {
+	if h == nil {
+		e.crmHook.Store(nil)
+		return
+	}
+	e.crmHook.Store(&h)
+}
+
+// hooked wraps the CRM handler with the hook.
+func (e *Env) hooked(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hp := e.crmHook.Load()
+		if hp == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		(*hp)(Before, r)
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		(*hp)(After, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	})
 }
 
 // Start serves every fake on its own 127.0.0.1 port (or on ports from
@@ -49,7 +96,7 @@ func Start(base int, now time.Time) (*Env, error) {
 		{"facebook", e.Roborder.Handler()},
 		{"widget", e.Ask.Handler()},
 		{"whatsapp", e.Netcore.Handler()},
-		{"crm", e.CRM.Handler()},
+		{"crm", e.hooked(e.CRM.Handler())},
 	}
 	handlers = append(handlers, e.extra.handlers()...)
 	for i, h := range handlers {
@@ -183,4 +230,29 @@ func (e *Env) Seed(now time.Time) {
 	e.CRM.AddLead(epixeltest.Lead{FirstName: "Mohamed", LastName: "Laarbi", Email: "mohamed.laarbi@example.tn", Phone: "21655111222", Status: "contact", CreatedAt: day(30), UpdatedAt: day(30)})
 
 	e.extra.seed(now)
+}
+
+// SeedMany adds n generated persons: each a Roborder order with a national
+// phone, every second one also an AskHandle lead with an email and the
+// phone written with +216, every fourth one with a chat room. It returns
+// the phones (E.164 digits, as the CRM stores them) of every person.
+func (e *Env) SeedMany(n int, now time.Time) []string {
+	phones := make([]string, 0, n)
+	for i := range n {
+		national := fmt.Sprintf("2%07d", 3000000+i)
+		phones = append(phones, "216"+national)
+		at := ts(now.Add(-time.Duration(i%48) * time.Hour))
+		e.Roborder.AddLeads(robordertest.Lead{ID: 1000 + i, Code: fmt.Sprintf("ORD-%05d", 1000+i), CustomerName: fmt.Sprintf("Person%d Gen", i), Platform: "Facebook", PageName: "Souk Shoes", Phone: national, CreatedAt: at})
+		if i%2 == 0 {
+			email := fmt.Sprintf("person%d@example.tn", i)
+			e.Ask.AddLead(askhandletest.Lead{UUID: fmt.Sprintf("gen-%06d", i), Nickname: fmt.Sprintf("Person%d Gen", i), Email: strings.ToUpper(email), PhoneNumber: "+216 " + national, CreatedAt: at})
+			if i%4 == 0 {
+				room := fmt.Sprintf("room-gen-%06d", i)
+				e.Ask.AddRoom(askhandletest.Room{UUID: room, Label: "Question", CreatedAt: at})
+				e.Ask.AddMessage(askhandletest.Message{UUID: room + "-1", Nickname: "Person", Email: email, Body: fmt.Sprintf("Question number %d", i), SentAt: at, Room: room})
+				e.Ask.AddMessage(askhandletest.Message{UUID: room + "-2", Body: fmt.Sprintf("Answer number %d", i), IsSupportSender: true, SentAt: at, Room: room})
+			}
+		}
+	}
+	return phones
 }
