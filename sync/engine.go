@@ -116,7 +116,7 @@ func New(cfg *config.Config, st *state.Store, o Options) (*Engine, error) {
 		return nil, fmt.Errorf("target: %q is not a configured connector instance", cfg.Target)
 	}
 	e.stage = &stager{
-		surv:   Survivorship{Priority: cfg.Merge.Priority},
+		surv:   Survivorship{Priority: cfg.Merge.Priority, Target: cfg.Target},
 		target: cfg.Target,
 		now:    o.Now,
 		conflict: func(c state.Conflict) {

@@ -18,8 +18,15 @@ import (
 // value never overwrites a filled one: each field takes the first non-empty
 // value down the ranking. Emails and phones are the union, in ranking order,
 // so the primary one comes from the best-ranked record that has one.
+//
+// Records of the target instance (the CRM read as a source) take part in
+// names, emails and phones like any other, so a change made in the CRM is
+// not overwritten by older vendor data; they add nothing to provenance
+// (sources, channels, contexts, tags) and their status, the CRM's own word,
+// is not a vendor status.
 type Survivorship struct {
 	Priority []string // connector instance names, best first
+	Target   string   // the target instance
 }
 
 func (s Survivorship) rank(instance string) int {
@@ -65,7 +72,12 @@ func (s Survivorship) Merge(id string, recs []lead.Record) lead.Person {
 	}
 	pick("first_name", &p.FirstName, func(r *lead.Record) string { return lead.CleanName(r.FirstName) })
 	pick("last_name", &p.LastName, func(r *lead.Record) string { return lead.CleanName(r.LastName) })
-	pick("status", &p.Status, func(r *lead.Record) string { return r.Status })
+	pick("status", &p.Status, func(r *lead.Record) string {
+		if r.Source == s.Target {
+			return ""
+		}
+		return r.Status
+	})
 	for i := range recs {
 		r := &recs[i]
 		for _, e := range r.Emails {
@@ -83,6 +95,9 @@ func (s Survivorship) Merge(id string, recs []lead.Record) lead.Person {
 				}
 				p.Phones = append(p.Phones, ph)
 			}
+		}
+		if r.Source == s.Target && s.Target != "" {
+			continue
 		}
 		p.Sources = append(p.Sources, r.Source+":"+r.SourceID)
 		p.SourceInstances = append(p.SourceInstances, r.Source)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	gosync "sync"
 	"time"
 
@@ -255,7 +256,7 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 			sp.PushedFields = fieldsHash
 		}
 	}
-	if sp.PushedFields != fieldsHash {
+	if sp.PushedFields != fieldsHash && !p.targetAgrees(recs, slug, &merged) {
 		if err := p.target.Update(ctx, slug, &merged); err != nil {
 			return err
 		}
@@ -291,6 +292,22 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 		}
 		return tx.Dequeue(id)
 	})
+}
+
+// targetAgrees reports whether the target's own record of this lead (read
+// when the target instance is polled as a source) already holds the merged
+// names, email and phone: then an update would change nothing.
+func (p *pusher) targetAgrees(recs []lead.Record, slug string, m *lead.Person) bool {
+	for i := range recs {
+		r := &recs[i]
+		if r.Source != p.name || r.TargetID != slug {
+			continue
+		}
+		return lead.CleanName(r.FirstName) == m.FirstName && lead.CleanName(r.LastName) == m.LastName &&
+			(m.Email() == "" || slices.Contains(r.Emails, m.Email())) &&
+			(m.Phone() == "" || slices.Contains(r.Phones, m.Phone()))
+	}
+	return false
 }
 
 func (p *pusher) createOrAdopt(ctx context.Context, id string, merged *lead.Person) (slug string, adopted bool, err error) {

@@ -95,17 +95,17 @@ func (d *daemon) log() string {
 }
 
 // terminate sends SIGTERM and returns the exit error and how long the exit took.
-func (d *daemon) terminate(timeout time.Duration) (error, time.Duration) {
+func (d *daemon) terminate(timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-d.done:
-		return d.err, time.Since(start)
+		return time.Since(start), d.err
 	case <-time.After(timeout):
 		d.cmd.Process.Kill()
 		<-d.done
 		d.t.Fatalf("daemon ignored SIGTERM for %v", timeout)
-		return nil, 0
+		return 0, nil
 	}
 }
 

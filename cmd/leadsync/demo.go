@@ -60,7 +60,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func printCRM(w io.Writer, env *demo.Env, st *state.Store, c *config.Config) error {
-	persons, err := lsync.ListPersons(st, lsync.Survivorship{Priority: c.Merge.Priority})
+	persons, err := lsync.ListPersons(st, lsync.Survivorship{Priority: c.Merge.Priority, Target: c.Target})
 	if err != nil {
 		return err
 	}

@@ -95,10 +95,10 @@ func TestOnceSyncsEveryPersonOnceWithNotes(t *testing.T) {
 	}{
 		"21620123456": {"Ali", "ali.bensalah@example.tn", 2}, // roborder + askhandle room + whatsapp transcript
 		"21652000111": {"Nour", "21652000111@no-email.invalid", 1},
-		"21698765432": {"Sarra", "sarra.kefi@example.tn", 0},
+		"21698765432": {"Sarra", "sarra.kefi@example.tn", 0}, // askhandle + botpenguin
 		"33612345678": {"Hélène", "helene.dupre@example.fr", 0},
 		"21698111222": {"Karim", "21698111222@no-email.invalid", 0},
-		"21655111222": {"Mohamed", "mohamed.laarbi@example.tn", 0}, // typed into the CRM before
+		"21655111222": {"محمد", "mohamed.laarbi@example.tn", 0}, // typed into the CRM before, adopted, BotPenguin is newer
 	}
 	for phone, w := range want {
 		ls := leads[phone]

@@ -103,7 +103,7 @@ func cmdState(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		if fs.NArg() != 1 {
 			return &exitError{2, errors.New("show needs one QUERY (email, phone, person id, CRM id or instance:source_id)")}
 		}
-		v, err := lsync.ShowPerson(st, lsync.Survivorship{Priority: c.Merge.Priority}, c.DefaultRegion, fs.Arg(0))
+		v, err := lsync.ShowPerson(st, lsync.Survivorship{Priority: c.Merge.Priority, Target: c.Target}, c.DefaultRegion, fs.Arg(0))
 		if err != nil {
 			return err
 		}

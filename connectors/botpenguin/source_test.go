@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -454,4 +455,29 @@ func mustDate(t *testing.T, s string) time.Time {
 		t.Fatal(err)
 	}
 	return tm
+}
+
+// TestCapturedAnswersFromTestdata replays the captured upsert and 401 answers.
+func TestCapturedAnswersFromTestdata(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /inbox/direct/lead", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, "testdata/lead_upsert.json")
+	})
+	mux.HandleFunc("GET /inbox/direct/chats", func(w http.ResponseWriter, r *http.Request) {
+		b, err := os.ReadFile("testdata/unauthorized.json")
+		if err != nil {
+			t.Error(err)
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write(b)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	src := newSource(t, instance(srv.URL))
+	if err := src.Client().UpsertLead(context.Background(), botpenguin.LeadUpdate{UUID: "c6c1a3e0-9f3b-4a43-8d0e-2b8f1f9d7a11", Status: "REVIEW"}); err != nil {
+		t.Errorf("upsert: %v", err)
+	}
+	if _, err := pull(src); !errors.Is(err, connectors.ErrConfig) || !strings.Contains(err.Error(), "Unauthorized") {
+		t.Errorf("401: err = %v, want a configuration error with the vendor's message", err)
+	}
 }

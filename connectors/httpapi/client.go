@@ -12,11 +12,14 @@
 //     and pause every request of this instance until then; 500, 502, 504,
 //     timeouts and connection errors back off exponentially with full jitter.
 //     A NoRetry request (a non-idempotent create) is re-sent only when it
-//     certainly did not reach the server (a refused connection, a 429).
+//     certainly did not reach the server (a refused connection, a 429); when
+//     it may have arrived unanswered, the error wraps ErrMaybeDelivered.
 //  3. Rate limit: the instance's own x/time/rate limiter, waited on by every
 //     attempt, retries included, so retries never exceed the configured rate.
-//  4. Auth: the Authenticator sets credentials; a 401 makes it renew once and
-//     the request is retried once; a second 401 is returned to the caller.
+//  4. Auth: the Authenticator sets credentials (a login runs as its own calls,
+//     under the caller's context, not this attempt's timeout); a 401 makes it
+//     renew once and the request is retried once; a second 401, or a 401 to
+//     the login itself, is returned to the caller.
 //  5. Transport: one context.WithTimeout per attempt; redirects to another
 //     host are refused (credentials never leave their host); the body is read
 //     through a limit, and a body over it is an error, never a truncation.
@@ -265,12 +268,11 @@ type Response struct {
 
 // Errors callers may test with errors.Is.
 var (
-	ErrForeignHost     = errors.New("link to another host refused")
-	ErrBodyTooLarge    = errors.New("response body over the size limit")
-	ErrRetryAfterLong  = errors.New("vendor asks to wait longer than max_retry_after")
-	ErrMaybeDelivered  = errors.New("request may have reached the server; not re-sent")
-	ErrAttemptsUsed    = errors.New("gave up after retries")
-	errRetryableStatus = errors.New("retryable status")
+	ErrForeignHost    = errors.New("link to another host refused")
+	ErrBodyTooLarge   = errors.New("response body over the size limit")
+	ErrRetryAfterLong = errors.New("vendor asks to wait longer than max_retry_after")
+	ErrMaybeDelivered = errors.New("request may have reached the server; not re-sent")
+	ErrAttemptsUsed   = errors.New("gave up after retries")
 )
 
 // StatusError is a non-2xx answer, after retries.

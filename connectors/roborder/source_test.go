@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -469,4 +471,56 @@ func TestLoginAnswerProblems(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVendorErrorBodiesFromTestdata replays the captured error answers with
+// their statuses.
+func TestVendorErrorBodiesFromTestdata(t *testing.T) {
+	var throttled atomic.Bool
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/login", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		w.Write(mustRead(t, "testdata/login_refused.json"))
+	})
+	mux.HandleFunc("GET /api/v1/leads", func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Header.Get("Authorization") != "Bearer "+robordertest.Token:
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write(mustRead(t, "testdata/unauthenticated.json"))
+		case !throttled.Load():
+			throttled.Store(true)
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+			w.Write(mustRead(t, "testdata/too_many_attempts.json"))
+		default:
+			w.Write(mustRead(t, "testdata/leads_array.json"))
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	_, err := pull(newSource(t, srv.URL, loginAuth))
+	if !errors.Is(err, connectors.ErrConfig) || !strings.Contains(err.Error(), "Unauthorised.") {
+		t.Errorf("refused login: err = %v, want a configuration error with the vendor's message", err)
+	}
+	_, err = pull(newSource(t, srv.URL, map[string]string{"token": "0|stale-token"}))
+	if !errors.Is(err, connectors.ErrConfig) || !strings.Contains(err.Error(), "Unauthenticated.") {
+		t.Errorf("stale token: err = %v, want a configuration error with the vendor's message", err)
+	}
+	pages, err := pull(newSource(t, srv.URL, tokenAuth))
+	if err != nil || !throttled.Load() {
+		t.Fatalf("after Too Many Attempts: err = %v (throttled %v), want a retried success", err, throttled.Load())
+	}
+	if diff := cmp.Diff([]string{"2", "3", "4"}, sourceIDs(pages)); diff != "" {
+		t.Errorf("source ids (-want +got):\n%s", diff)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Error(err)
+	}
+	return b
 }

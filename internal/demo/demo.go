@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/leadsync/leadsync/connectors/askhandle/askhandletest"
+	"github.com/leadsync/leadsync/connectors/botpenguin/botpenguintest"
 	"github.com/leadsync/leadsync/connectors/epixel/epixeltest"
 	"github.com/leadsync/leadsync/connectors/netcore/netcoretest"
 	"github.com/leadsync/leadsync/connectors/roborder/robordertest"
@@ -27,6 +28,8 @@ type Env struct {
 	Netcore  *netcoretest.Fake
 	CRM      *epixeltest.Fake
 	extra    *extraVendors
+	// BotPenguin is the fake BotPenguin.
+	BotPenguin *botpenguintest.Fake
 
 	// URLs maps a connector instance name to its fake's base URL.
 	URLs    map[string]string
@@ -89,6 +92,7 @@ func Start(base int, now time.Time) (*Env, error) {
 		URLs:     map[string]string{},
 	}
 	e.extra = newExtraVendors()
+	e.BotPenguin = e.extra.BotPenguin
 	handlers := []struct {
 		name string
 		h    http.Handler
@@ -164,12 +168,13 @@ connectors:
 	fmt.Fprintf(&b, `  crm:
     type: epixel
     base_url: %s
+    schedule: %q
     rate_limit: {rps: 100, burst: 20}
     auth: {api_key: %q, username: %q, password: %q}
     placeholder_last_name: "-"
     placeholder_email: "{phone}@no-email.invalid"
-    source_map: {facebook: Facebook, widget: Website, whatsapp: WhatsApp}
-`, e.URLs["crm"], epixeltest.APIKey, epixeltest.Username, epixeltest.Password)
+    source_map: {facebook: Facebook, widget: Website, whatsapp: WhatsApp, chatbot: Chatbot}
+`, e.URLs["crm"], schedule, epixeltest.APIKey, epixeltest.Username, epixeltest.Password)
 	return b.String()
 }
 
