@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/fnv"
 	"log/slog"
+	gosync "sync"
 	"sync/atomic"
 	"time"
 
@@ -73,6 +74,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer abandon()
 	c := cron.New(cron.WithParser(config.CronParser), cron.WithLocation(time.UTC),
 		cron.WithChain(cron.Recover(cronLogger{e.log})))
+	var first gosync.WaitGroup
+	var firstTimers []*time.Timer
 	kick := make(chan struct{}, 1)
 	poke := func() {
 		select {
@@ -93,11 +96,23 @@ func (e *Engine) Run(ctx context.Context) error {
 		}))
 		c.Schedule(offsetSchedule{inner: sched, offset: off}, job)
 		e.log.Info("scheduled", "connector", name, "schedule", spec, "offset", off.String())
+		// A first run at start (after the instance's offset, folded into
+		// three seconds): a restarted daemon catches up at once instead of
+		// waiting a whole interval.
+		first.Add(1)
+		timer := time.AfterFunc(off%(3*time.Second), func() {
+			defer first.Done()
+			if runCtx.Err() == nil {
+				job.Run()
+			}
+		})
+		firstTimers = append(firstTimers, timer)
 	}
 	pushDone := make(chan struct{})
+	stopPush := make(chan struct{})
 	go func() {
 		defer close(pushDone)
-		e.pushLoop(runCtx, kick)
+		e.pushLoop(runCtx, stopPush, kick)
 	}()
 	c.Start()
 	e.running.Store(true)
@@ -109,26 +124,41 @@ func (e *Engine) Run(ctx context.Context) error {
 	deadline := time.Duration(e.cfg.ShutdownTimeout)
 	e.log.Info("shutting down: no new runs; waiting for in-flight work", "deadline", deadline.String())
 	stopped := c.Stop()
+	close(stopPush) // the drain in progress, if any, may finish
+	for _, t := range firstTimers {
+		if t.Stop() {
+			first.Done() // never started
+		}
+	}
+	allDone := make(chan struct{})
+	go func() {
+		<-stopped.Done()
+		first.Wait()
+		<-pushDone
+		close(allDone)
+	}()
 	timer := time.NewTimer(deadline)
 	defer timer.Stop()
 	select {
-	case <-stopped.Done():
+	case <-allDone:
 	case <-timer.C:
 		e.log.Warn("shutdown deadline reached: abandoning in-flight work (it resumes at the next start)")
 	}
 	abandon()
-	<-pushDone
-	<-stopped.Done()
+	<-allDone
+	e.log.Info("stopped")
 	return nil
 }
 
-func (e *Engine) pushLoop(ctx context.Context, kick <-chan struct{}) {
+func (e *Engine) pushLoop(ctx context.Context, stop, kick <-chan struct{}) {
 	interval := time.Duration(e.cfg.Push.Interval)
 	t := time.NewTimer(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-stop:
 			return
 		case <-kick:
 		case <-t.C:
