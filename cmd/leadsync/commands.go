@@ -185,7 +185,8 @@ func cmdDLQ(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	source := fs.String("connector", "", "only entries with a record from this instance")
 	reason := fs.String("reason", "", "only entries whose reason contains this text")
 	all := fs.Bool("all", false, "with drop: drop every (filtered) entry")
-	if err := fs.Parse(args[1:]); err != nil {
+	ids, err := parseArgs(fs, args[1:])
+	if err != nil {
 		return err
 	}
 	c, err := loadConfig(*path)
@@ -201,7 +202,7 @@ func cmdDLQ(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := st.View(func(tx *state.Tx) error {
 		all, err := tx.DLQ()
 		for _, e := range all {
-			if matchDLQ(e, *source, *reason, fs.Args()) {
+			if matchDLQ(e, *source, *reason, ids) {
 				entries = append(entries, e)
 			}
 		}
@@ -232,7 +233,7 @@ func cmdDLQ(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%d entries back in the outbox; they are pushed at the next run (or: leadsync once)\n", n)
 		return nil
 	case "drop":
-		if len(fs.Args()) == 0 && !*all {
+		if len(ids) == 0 && !*all {
 			return &exitError{2, errors.New("drop needs IDs, or --all to drop every (filtered) entry")}
 		}
 		err := st.Update(func(tx *state.Tx) error {

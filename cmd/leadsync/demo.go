@@ -23,7 +23,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	dir := *keep
-	if dir == "" {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+	} else {
 		d, err := os.MkdirTemp("", "leadsync-demo-")
 		if err != nil {
 			return err

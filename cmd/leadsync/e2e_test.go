@@ -219,3 +219,24 @@ func TestSecondDaemonOnSameStateExitsAtOnce(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+func TestStateShowExplainsAPerson(t *testing.T) {
+	e := newE2E(t, "@every 5m")
+	if out, stderr, code := e.leadsync("once", "--config", e.cfg); code != 0 {
+		t.Fatalf("once: %d\n%s\n%s", code, out, stderr)
+	}
+	for _, q := range []string{"ALI.BENSALAH@example.tn", "20 123 456", "facebook:1"} {
+		out, stderr, code := e.leadsync("state", "show", q, "--config", e.cfg)
+		if code != 0 {
+			t.Fatalf("state show %q: %d %s", q, code, stderr)
+		}
+		for _, s := range []string{"CRM id: ali-ben-salah", "facebook:1", "widget:6f1c2a9e-0001", "whatsapp:nc-1", "first_name  Ali", "from whatsapp:nc-1", "notes: 7 messages"} {
+			if !strings.Contains(out, s) {
+				t.Errorf("state show %q lacks %q:\n%s", q, s, out)
+			}
+		}
+	}
+	if _, stderr, code := e.leadsync("state", "show", "nobody@example.tn", "--config", e.cfg); code == 0 || !strings.Contains(stderr, "no person matches") {
+		t.Errorf("unknown person: %d %q", code, stderr)
+	}
+}

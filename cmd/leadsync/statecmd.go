@@ -37,7 +37,8 @@ func cmdState(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	fs, path := flags("state "+sub, stateHelp, stderr)
 	conn := fs.String("connector", "", "with reset-cursor: the instance")
 	yes := fs.Bool("yes", false, "with reset-cursor: really reset")
-	if err := fs.Parse(args[1:]); err != nil {
+	pos, err := parseArgs(fs, args[1:])
+	if err != nil {
 		return err
 	}
 	c, err := loadConfig(*path)
@@ -100,10 +101,10 @@ func cmdState(_ context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		})
 	case "show":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return &exitError{2, errors.New("show needs one QUERY (email, phone, person id, CRM id or instance:source_id)")}
 		}
-		v, err := lsync.ShowPerson(st, lsync.Survivorship{Priority: c.Merge.Priority, Target: c.Target}, c.DefaultRegion, fs.Arg(0))
+		v, err := lsync.ShowPerson(st, lsync.Survivorship{Priority: c.Merge.Priority, Target: c.Target}, c.DefaultRegion, pos[0])
 		if err != nil {
 			return err
 		}

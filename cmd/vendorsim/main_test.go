@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -63,7 +64,7 @@ func start(t *testing.T, args ...string) *started {
 	}
 	// Whatever run prints later must not block it on the pipe.
 	go io.Copy(io.Discard, pr)
-	s.stop = func() error { cancel(); return <-done }
+	s.stop = sync.OnceValue(func() error { cancel(); return <-done })
 	if !ready {
 		t.Fatalf("vendorsim ended before \"ready\": %v; output:\n%s", s.stop(), strings.Join(s.out, "\n"))
 	}
