@@ -17,6 +17,8 @@ func TestNormalizeEmail(t *testing.T) {
 		{"two@@x.tn", "", false},
 		{"name <a@x.tn>", "", false},
 		{"a@localhost", "", false},
+		{"al\xffi@example.tn", "", false},
+		{"al\uFFFDi@example.tn", "", false},
 		{"", "", false},
 	}
 	for _, tc := range tests {

@@ -135,6 +135,16 @@ func (s *Source) pullWindow(ctx context.Context, ws, we, now time.Time, emit fun
 		// A service that ignores page answers page 1 forever with
 		// hasNextPage true: stop rather than loop.
 		joined := strings.Join(ids, "\x00")
+		if joined == "" {
+			// No user of the page had a userId: compare the raw answers, or a
+			// page of such users repeated forever would look new every time.
+			var raw strings.Builder
+			for _, u := range up.Users {
+				raw.Write(u)
+				raw.WriteByte(0)
+			}
+			joined = raw.String()
+		}
 		if more && page > 1 && joined != "" && joined == prevIDs {
 			return fmt.Errorf("%s: %s: the service answered the same users as the previous page; stopping", s.in.Name, label)
 		}
@@ -320,6 +330,9 @@ func (s *Source) conversation(ctx context.Context, botUserID string, chID int, f
 		if page == 1 {
 			bu = tp.BotUser
 		}
+		var msgs []lead.Message
+		onPage := map[string]int{}
+		fresh := false
 		for i, raw := range tp.Transcripts {
 			e, err := decodeEntry(raw)
 			if err != nil {
@@ -330,6 +343,20 @@ func (s *Source) conversation(ctx context.Context, botUserID string, chID int, f
 			if err != nil {
 				probs = append(probs, fmt.Errorf("%s: entry %d: %w", label, i+1, err))
 			}
+			onPage[m.ID]++
+			if onPage[m.ID] > seen[m.ID] {
+				fresh = true
+			}
+			msgs = append(msgs, m)
+		}
+		// A service that ignores page answers page 1 again while it claims
+		// more pages: its messages are already read, and storing them again
+		// would duplicate every one of them.
+		if page > 1 && len(msgs) > 0 && !fresh {
+			probs = append(probs, fmt.Errorf("%s: repeats messages already read; the service seems to ignore page, stopping", label))
+			break
+		}
+		for _, m := range msgs {
 			// Two identical entries (same time, sender and payload) stay two
 			// messages; their order within the answer keeps the ids stable.
 			if n := seen[m.ID]; n > 0 {
