@@ -196,3 +196,62 @@ func TestExtraContactsWrittenOnceAsNote(t *testing.T) {
 		t.Fatalf("notes %+v, want one contacts note", l.Notes)
 	}
 }
+
+// TestChangeMadeInCRMIsNotOverwrittenByOlderVendorData: the CRM, read as a
+// source, shows a salesperson's newer correction; the merge keeps it and
+// the pusher writes nothing back.
+func TestChangeMadeInCRMIsNotOverwrittenByOlderVendorData(t *testing.T) {
+	f := newFixture(t)
+	f.stage.surv.Target = "crm"
+	vendor := rec("ask", "1", "Ali", "Bensalah", []string{"ali@x.tn"}, []string{"+21620123456"})
+	vendor.UpdatedAt = t0
+	f.stagePage("ask", vendor)
+	f.drain()
+	_, writes := f.target.count()
+
+	// The salesperson fixes the last name in the CRM, after the vendor's update.
+	f.target.leads["slug-1"].LastName = "Ben Salah"
+	crm := rec("crm", "slug-1", "Ali", "Ben Salah", []string{"ali@x.tn"}, []string{"+21620123456"})
+	crm.TargetID, crm.UpdatedAt = "slug-1", t0.Add(time.Hour)
+	f.stagePage("crm", crm)
+	f.drain()
+	if _, w := f.target.count(); w != writes {
+		t.Fatalf("%d CRM writes after reading the CRM's own change, want 0", w-writes)
+	}
+	// The vendor re-sends its older data: still no write, the CRM's value stands.
+	f.stagePage("ask", vendor)
+	f.drain()
+	l, _ := f.target.Get(t.Context(), "slug-1")
+	if l.LastName != "Ben Salah" {
+		t.Fatalf("CRM last name overwritten with %q", l.LastName)
+	}
+	f.st.View(func(tx *state.Tx) error {
+		_, _, m, _, _ := f.stage.loadPerson(tx, "P00000001")
+		if m.LastName != "Ben Salah" || m.Won["last_name"] != "crm:slug-1" {
+			t.Errorf("merged last name %q from %q, want the CRM's", m.LastName, m.Won["last_name"])
+		}
+		return nil
+	})
+}
+
+// TestPersonOnlyInCRMIsNeverPushed: leads people typed into the CRM are
+// known (for matching) but never written back.
+func TestPersonOnlyInCRMIsNeverPushed(t *testing.T) {
+	f := newFixture(t)
+	f.stage.surv.Target = "crm"
+	crm := rec("crm", "typed-1", "Mohamed", "Laarbi", []string{"m@x.tn"}, []string{"+21655111222"})
+	crm.TargetID = "typed-1"
+	if s := f.stagePage("crm", crm); s.Enqueued != 0 {
+		t.Fatalf("CRM-only person enqueued: %+v", s)
+	}
+	// A vendor record for the same person joins it: updated, not created.
+	f.target.leads["typed-1"] = &connectors.TargetLead{ID: "typed-1", FirstName: "Mohamed", LastName: "Laarbi", Email: "m@x.tn", Phone: "+21655111222"}
+	f.stagePage("bp", rec("bp", "c1", "Mohamed", "Laarbi", []string{"m@x.tn"}, nil))
+	s := f.drain()
+	if s.Created != 0 || s.Adopted != 0 {
+		t.Fatalf("drain %+v: the CRM's own lead must be used, not created or searched", s)
+	}
+	if n, _ := f.target.count(); n != 1 {
+		t.Fatalf("%d CRM leads, want 1", n)
+	}
+}
