@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/leadsync/leadsync/connectors/epixel/epixeltest"
+	"github.com/leadsync/leadsync/connectors/vendortest"
 	"github.com/leadsync/leadsync/internal/demo"
 )
 
@@ -218,7 +219,6 @@ func TestSecondDaemonOnSameStateExitsAtOnce(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
 
 func TestStateShowExplainsAPerson(t *testing.T) {
 	e := newE2E(t, "@every 5m")
@@ -238,5 +238,50 @@ func TestStateShowExplainsAPerson(t *testing.T) {
 	}
 	if _, stderr, code := e.leadsync("state", "show", "nobody@example.tn", "--config", e.cfg); code == 0 || !strings.Contains(stderr, "no person matches") {
 		t.Errorf("unknown person: %d %q", code, stderr)
+	}
+}
+
+// TestRequestsPerRunAndUnchangedRerun records what one run asks of each
+// vendor for the demo data set, and that an unchanged second run reads the
+// same and writes nothing.
+func TestRequestsPerRunAndUnchangedRerun(t *testing.T) {
+	e := newE2E(t, "@every 5m")
+	recorders := map[string]interface {
+		Requests() []vendortest.Request
+		Reset()
+	}{
+		"roborder": e.env.Roborder.Recorder(), "askhandle": e.env.Ask.Recorder(), "netcore": e.env.Netcore.Recorder(),
+		"botpenguin": e.env.BotPenguin.Recorder(), "epixel": e.env.CRM.Recorder(),
+	}
+	count := func() map[string]string {
+		out := map[string]string{}
+		for name, r := range recorders {
+			byCall := map[string]int{}
+			for _, q := range r.Requests() {
+				byCall[q.Method+" "+q.Path]++
+			}
+			out[name] = fmt.Sprint(byCall)
+			r.Reset()
+		}
+		return out
+	}
+	if _, stderr, code := e.leadsync("once", "--config", e.cfg); code != 0 {
+		t.Fatal(stderr)
+	}
+	first := count()
+	writes := e.env.CRM.Writes()
+	if _, stderr, code := e.leadsync("once", "--config", e.cfg); code != 0 {
+		t.Fatal(stderr)
+	}
+	second := count()
+	for _, v := range []string{"roborder", "askhandle", "netcore", "botpenguin", "epixel"} {
+		t.Logf("%-10s first run:  %s", v, first[v])
+		t.Logf("%-10s second run: %s", v, second[v])
+	}
+	if w := e.env.CRM.Writes(); w != writes {
+		t.Errorf("unchanged rerun wrote %d times to the CRM", w-writes)
+	}
+	if strings.Contains(second["epixel"], "create") || strings.Contains(second["epixel"], "update") {
+		t.Errorf("unchanged rerun sent CRM writes: %s", second["epixel"])
 	}
 }
