@@ -53,12 +53,10 @@ func main() {
 // sleeping.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("vendorsim", flag.ContinueOnError)
-	// Parse errors come back to main, which prints them once on stderr.
+	// Parse errors come back to main, which prints them once on stderr;
+	// only --help prints the flags.
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		fmt.Fprint(stdout, help)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {}
 	basePort := fs.Int("base-port", 0, "serve the fakes on ports N, N+1, ... (0: random free ports)")
 	persons := fs.Int("persons", 0, "extra generated persons, on top of the sample data")
 	configOut := fs.String("config-out", "", "write a leadsync configuration for the fakes to this file")
@@ -66,6 +64,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	listen := fs.String("listen", config.DefaultListen, "with --config-out: leadsync's metrics and health address (\"\" turns it off)")
 	schedule := fs.String("schedule", "@every 5m", "with --config-out: every source's schedule")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, help)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+		}
 		return err
 	}
 	if fs.NArg() > 0 {

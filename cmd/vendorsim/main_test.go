@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"io"
 	"net/http"
 	"os"
@@ -193,4 +195,16 @@ func roborderLeads(t *testing.T, url string) int {
 		t.Fatalf("roborder leads: %v", err)
 	}
 	return len(body.Data)
+}
+
+func TestHelpListsEveryFlag(t *testing.T) {
+	var out strings.Builder
+	if err := run(context.Background(), []string{"--help"}, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v, want flag.ErrHelp (main exits 0 on it)", err)
+	}
+	for _, f := range []string{"-base-port", "-persons", "-config-out", "-state", "-listen", "-schedule"} {
+		if !strings.Contains(out.String(), f) {
+			t.Errorf("--help does not mention %s:\n%s", f, out.String())
+		}
+	}
 }
