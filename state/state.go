@@ -8,10 +8,12 @@
 package state
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	gosync "sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -44,7 +46,21 @@ var ErrLocked = errors.New("state file is locked by another leadsync process")
 type Store struct {
 	db   *bolt.DB
 	path string
+
+	// Group commit (Batch): calls waiting to be committed, and whether a
+	// caller is committing them.
+	gmu     gosync.Mutex
+	pending []*batchCall
+	leading bool
 }
+
+type batchCall struct {
+	fn   func(*Tx) error
+	done chan error // its result, or errPromoted
+}
+
+// errPromoted tells a waiting Batch caller to commit what is pending.
+var errPromoted = errors.New("state: commit the pending batch")
 
 // Open opens (creating if needed, mode 0600) the state file. A file held by
 // another process fails after lockTimeout with ErrLocked.
@@ -89,7 +105,67 @@ func (s *Store) Path() string { return s.path }
 
 // Update runs fn in one read-write transaction.
 func (s *Store) Update(fn func(*Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(newWriteTx(tx)) })
+}
+
+// Batch runs fn in a read-write transaction that it may share with other
+// Batch calls made at the same time: one commit (one pair of fsyncs) for
+// all of them. A caller finding no commit under way commits its own call
+// at once, so a lone writer waits no longer than with Update; calls that
+// arrive during a commit go together in the next one. When any fn of a
+// group fails, the group is rolled back and every fn is run again alone,
+// so fn must be safe to run twice (its effects outside the transaction
+// idempotent), as with bbolt's own Batch, which waits a fixed delay to
+// gather calls and so slows every lone writer down.
+func (s *Store) Batch(fn func(*Tx) error) error {
+	c := &batchCall{fn: fn, done: make(chan error, 1)}
+	s.gmu.Lock()
+	s.pending = append(s.pending, c)
+	lead := !s.leading
+	s.leading = true
+	s.gmu.Unlock()
+	if lead {
+		s.commitPending()
+	}
+	for {
+		err := <-c.done
+		if err != errPromoted {
+			return err
+		}
+		s.commitPending()
+	}
+}
+
+// commitPending commits every pending call, then hands the lead to the
+// first call that arrived meanwhile, so no caller commits for others
+// indefinitely.
+func (s *Store) commitPending() {
+	s.gmu.Lock()
+	calls := s.pending
+	s.pending = nil
+	s.gmu.Unlock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, c := range calls {
+			if err := c.fn(newWriteTx(tx)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, c := range calls {
+		if err != nil && len(calls) > 1 {
+			c.done <- s.Update(c.fn)
+			continue
+		}
+		c.done <- err
+	}
+	s.gmu.Lock()
+	if len(s.pending) > 0 {
+		s.pending[0].done <- errPromoted
+	} else {
+		s.leading = false
+	}
+	s.gmu.Unlock()
 }
 
 // View runs fn in one read-only transaction.
@@ -149,7 +225,21 @@ func Compact(path string, lockTimeout time.Duration) (before, after int64, err e
 }
 
 // Tx is one store transaction with typed accessors.
-type Tx struct{ tx *bolt.Tx }
+type Tx struct {
+	tx *bolt.Tx
+	// recs and persons hold, in a read-write transaction only, the records
+	// and persons written (or read) in it, decoded: staging a page writes a
+	// record and its person and reads both back to merge them, and decoding
+	// what was just encoded was most of the page's cost. The store is written
+	// through, so the bucket always holds the same values. A read-only
+	// transaction caches nothing: one may walk every person.
+	recs    map[string]StoredRecord
+	persons map[string]Person
+}
+
+func newWriteTx(tx *bolt.Tx) *Tx {
+	return &Tx{tx: tx, recs: map[string]StoredRecord{}, persons: map[string]Person{}}
+}
 
 func (t *Tx) b(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
 
@@ -180,15 +270,33 @@ type versioned struct {
 	Data json.RawMessage `json:"d"`
 }
 
+// envelope is how every encoded value starts: the versioned wrapper's
+// fields in the order json.Marshal writes them.
+var envelope = []byte(fmt.Sprintf(`{"v":%d,"d":`, Version))
+
+// encode writes the versioned wrapper around v's JSON directly: marshalling
+// the wrapper would only re-scan (compact) the already compact data, for the
+// same bytes.
 func encode(v any) ([]byte, error) {
 	d, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(versioned{V: Version, Data: d})
+	out := make([]byte, 0, len(envelope)+len(d)+1)
+	out = append(out, envelope...)
+	out = append(out, d...)
+	return append(out, '}'), nil
 }
 
+// decode reads a versioned value. What encode wrote is decoded in one pass
+// over its data; anything else (another version, other spacing) goes
+// through the wrapper.
 func decode(raw []byte, v any) error {
+	if len(raw) > len(envelope) && bytes.HasPrefix(raw, envelope) && raw[len(raw)-1] == '}' {
+		if err := json.Unmarshal(raw[len(envelope):len(raw)-1], v); err == nil {
+			return nil
+		}
+	}
 	var w versioned
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return fmt.Errorf("corrupt value: %w", err)

@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,15 +103,40 @@ func (t *Tx) Cursors() (map[string]Cursor, error) {
 
 // --- records
 
-// Record returns a staged record by key.
+// Record returns a staged record by key. Its slices are shared with the
+// transaction's cache: append to them freely (they are clipped), but do not
+// modify their elements in place.
 func (t *Tx) Record(key string) (StoredRecord, bool, error) {
+	if r, ok := t.recs[key]; ok {
+		return clipRecord(r), true, nil
+	}
 	var r StoredRecord
 	ok, err := t.get(bRecords, key, &r)
-	return r, ok, err
+	if ok && t.recs != nil {
+		t.recs[key] = r
+	}
+	return clipRecord(r), ok, err
 }
 
 // PutRecord stages a record.
-func (t *Tx) PutRecord(key string, r StoredRecord) error { return t.put(bRecords, key, r) }
+func (t *Tx) PutRecord(key string, r StoredRecord) error {
+	if err := t.put(bRecords, key, r); err != nil {
+		return err
+	}
+	if t.recs != nil {
+		t.recs[key] = clipRecord(r)
+	}
+	return nil
+}
+
+// clipRecord caps the record's slices at their length, so that an append
+// by one holder of a cached copy never writes into another's array.
+func clipRecord(r StoredRecord) StoredRecord {
+	x := &r.Record
+	x.Emails, x.Phones, x.OtherPhones = slices.Clip(x.Emails), slices.Clip(x.Phones), slices.Clip(x.OtherPhones)
+	x.Tags, x.Conversations, x.Raw = slices.Clip(x.Tags), slices.Clip(x.Conversations), slices.Clip(x.Raw)
+	return r
+}
 
 // --- identities: "e:" + email or "p:" + E.164 phone -> person id
 
@@ -145,16 +171,36 @@ func (t *Tx) NewPersonID() (string, error) {
 
 // Person loads a person.
 func (t *Tx) Person(id string) (Person, bool, error) {
+	if p, ok := t.persons[id]; ok {
+		p.Records = slices.Clip(p.Records)
+		return p, true, nil
+	}
 	var p Person
 	ok, err := t.get(bPersons, id, &p)
+	if ok && t.persons != nil {
+		t.persons[id] = p
+	}
+	p.Records = slices.Clip(p.Records)
 	return p, ok, err
 }
 
 // PutPerson saves a person.
-func (t *Tx) PutPerson(p Person) error { return t.put(bPersons, p.ID, p) }
+func (t *Tx) PutPerson(p Person) error {
+	if err := t.put(bPersons, p.ID, p); err != nil {
+		return err
+	}
+	if t.persons != nil {
+		p.Records = slices.Clip(p.Records)
+		t.persons[p.ID] = p
+	}
+	return nil
+}
 
 // DeletePerson removes a person (after a merge into another).
-func (t *Tx) DeletePerson(id string) error { return t.del(bPersons, id) }
+func (t *Tx) DeletePerson(id string) error {
+	delete(t.persons, id)
+	return t.del(bPersons, id)
+}
 
 // ForEachPerson calls fn for every person, in id order.
 func (t *Tx) ForEachPerson(fn func(Person) error) error {

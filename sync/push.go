@@ -37,7 +37,11 @@ func (p *PushStats) add(o PushStats) {
 	p.Done += o.Done
 }
 
-// pusher drains the outbox into the target.
+// pusher drains the outbox into the target. Its workers record each CRM
+// answer with Store.Batch: each write must be durable before the next CRM
+// call, and group commit lets the workers share their fsyncs (against a
+// fast CRM, commits were the bottleneck). Every closure it commits is safe
+// to run twice, as Batch requires.
 type pusher struct {
 	st          *state.Store
 	stage       *stager
@@ -165,7 +169,7 @@ func isConfigError(err error) bool {
 }
 
 func (p *pusher) backoff(id string, cause error) error {
-	return p.st.Update(func(tx *state.Tx) error {
+	return p.st.Batch(func(tx *state.Tx) error {
 		it, ok, err := tx.OutboxItem(id)
 		if err != nil || !ok {
 			return err
@@ -184,7 +188,7 @@ func (p *pusher) backoff(id string, cause error) error {
 }
 
 func (p *pusher) deadLetter(id string, rej *connectors.RejectedError) error {
-	return p.st.Update(func(tx *state.Tx) error {
+	return p.st.Batch(func(tx *state.Tx) error {
 		_, recs, merged, ok, err := p.stage.loadPerson(tx, id)
 		if err != nil {
 			return err
@@ -240,9 +244,15 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 		return err
 	}
 	if !found {
-		return p.st.Update(func(tx *state.Tx) error { return tx.Dequeue(id) }) // merged away meanwhile
+		return p.st.Batch(func(tx *state.Tx) error { return tx.Dequeue(id) }) // merged away meanwhile
 	}
 	hash, fieldsHash := contentHash(&merged, recs)
+	// recordSlug records a CRM id just created or adopted. When no other CRM
+	// call follows (no update, no notes) it goes in the final commit, saving
+	// a commit per person: a crash before that commit leaves the create
+	// intent and no id, and the next attempt looks the person up and adopts
+	// the lead, exactly as after a crash before a separate commit.
+	var recordSlug func(tx *state.Tx) error
 	if slug == "" {
 		var err error
 		slug, adopted, err = p.createOrAdopt(ctx, id, &merged)
@@ -255,13 +265,22 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 			stats.Created++
 			sp.PushedFields = fieldsHash
 		}
+		s := slug
+		recordSlug = func(tx *state.Tx) error { return recordTargetID(tx, id, s) }
+	}
+	plans := planNotes(&merged, recs, sent, p.target.MaxNoteLen())
+	if recordSlug != nil && (sp.PushedFields != fieldsHash || len(plans) > 0) {
+		if err := p.st.Batch(recordSlug); err != nil {
+			return err
+		}
+		recordSlug = nil
 	}
 	if sp.PushedFields != fieldsHash && !p.targetAgrees(recs, slug, &merged) {
 		if err := p.target.Update(ctx, slug, &merged); err != nil {
 			return err
 		}
 		stats.Updated++
-		if err := p.st.Update(func(tx *state.Tx) error {
+		if err := p.st.Batch(func(tx *state.Tx) error {
 			cur, ok, err := tx.Person(id)
 			if err != nil || !ok {
 				return err
@@ -272,12 +291,17 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 			return err
 		}
 	}
-	n, err := p.writeNotes(ctx, id, slug, &merged, recs, sent, adopted)
+	n, err := p.writeNotes(ctx, id, slug, plans, sent, adopted)
 	stats.Notes += n
 	if err != nil {
 		return err
 	}
-	return p.st.Update(func(tx *state.Tx) error {
+	return p.st.Batch(func(tx *state.Tx) error {
+		if recordSlug != nil {
+			if err := recordSlug(tx); err != nil {
+				return err
+			}
+		}
 		cur, ok, err := tx.Person(id)
 		if err != nil || !ok {
 			return err
@@ -310,8 +334,10 @@ func (p *pusher) targetAgrees(recs []lead.Record, slug string, m *lead.Person) b
 	return false
 }
 
+// createOrAdopt writes the create intent, then finds or creates the lead.
+// The caller records the id it returns (recordTargetID).
 func (p *pusher) createOrAdopt(ctx context.Context, id string, merged *lead.Person) (slug string, adopted bool, err error) {
-	if err := p.st.Update(func(tx *state.Tx) error {
+	if err := p.st.Batch(func(tx *state.Tx) error {
 		return tx.PutIntent(id, state.Intent{At: p.now()})
 	}); err != nil {
 		return "", false, err
@@ -328,24 +354,25 @@ func (p *pusher) createOrAdopt(ctx context.Context, id string, merged *lead.Pers
 			return "", false, err
 		}
 	}
-	err = p.st.Update(func(tx *state.Tx) error {
-		if err := tx.PutTargetID(id, slug); err != nil {
-			return err
-		}
-		if err := tx.PutIdentity(targetKey(slug), id); err != nil {
-			return err
-		}
-		return tx.DeleteIntent(id)
-	})
-	return slug, adopted, err
+	return slug, adopted, nil
 }
 
-// writeNotes writes the notes not yet written. When the lead was adopted,
+// recordTargetID records a person's CRM id and clears its create intent.
+func recordTargetID(tx *state.Tx, id, slug string) error {
+	if err := tx.PutTargetID(id, slug); err != nil {
+		return err
+	}
+	if err := tx.PutIdentity(targetKey(slug), id); err != nil {
+		return err
+	}
+	return tx.DeleteIntent(id)
+}
+
+// writeNotes writes the planned notes not yet written. When the lead was adopted,
 // or a note may have been sent without its id being recorded, the lead's
 // existing notes are read first and a note whose exact text is already there
 // is recorded instead of written again.
-func (p *pusher) writeNotes(ctx context.Context, id, slug string, merged *lead.Person, recs []lead.Record, sent map[string]string, adopted bool) (int, error) {
-	plans := planNotes(merged, recs, sent, p.target.MaxNoteLen())
+func (p *pusher) writeNotes(ctx context.Context, id, slug string, plans []notePlan, sent map[string]string, adopted bool) (int, error) {
 	if len(plans) == 0 {
 		return 0, nil
 	}
@@ -374,7 +401,7 @@ func (p *pusher) writeNotes(ctx context.Context, id, slug string, merged *lead.P
 		}
 		noteID, ok := existing[pl.Text]
 		if !ok {
-			if err := p.st.Update(func(tx *state.Tx) error { return tx.PutNote(id, pl.intentKey(), "") }); err != nil {
+			if err := p.st.Batch(func(tx *state.Tx) error { return tx.PutNote(id, pl.intentKey(), "") }); err != nil {
 				return written, err
 			}
 			var err error
@@ -384,7 +411,7 @@ func (p *pusher) writeNotes(ctx context.Context, id, slug string, merged *lead.P
 			}
 			written++
 		}
-		if err := p.st.Update(func(tx *state.Tx) error {
+		if err := p.st.Batch(func(tx *state.Tx) error {
 			for _, k := range pl.Keys {
 				if err := tx.PutNote(id, k, noteID); err != nil {
 					return err
