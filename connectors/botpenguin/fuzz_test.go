@@ -2,26 +2,20 @@ package botpenguin
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/leadsync/leadsync/connectors"
-	"github.com/leadsync/leadsync/lead"
+	"github.com/leadsync/leadsync/connectors/sourcetest"
 )
 
 // The fuzz targets feed BotPenguin's decoders whatever a broken or hostile
-// server could answer. The properties: no panic, and a decoder either
-// errors or yields records whose match keys are canonical (emails
-// normalised, phones E.164), since the engine joins persons on them.
+// server could answer: no panic, and every record passes
+// sourcetest.CheckRecord (the engine joins persons on its match keys).
 
+// hostileSeeds add BotPenguin's own shapes to sourcetest.HostileSeeds.
 var hostileSeeds = []string{
-	"",
-	"null",
-	"[]",
-	"{}",
 	`{"success":true}`,
 	`{"success":true,"data":{"_id":"x"}}`,
 	`{"success":false,"message":["no"]}`,
@@ -31,49 +25,15 @@ var hostileSeeds = []string{
 	`{"success":true,"data":[{"uuid":"c3","createdAt":{"$date":{"$numberLong":"1"}},"updatedAt":-1,"profile":{"userDetails":{"contact":{"phone":{"number":"00216 20 123 456","prefix":"x"}}}}}]}`,
 	`{"success":true,"data":[{"uuid":"c4","createdAt":1e400,"updatedAt":{"$date":{"$date":1}},"attributes":[{"key":"k","value":[[[]]]},{"key":null}],"notes":[{"title":1,"description":true},{}],"tags":[{"a":1},null,"t"],"lastMessage":"x"}]}`,
 	"{\"success\":true,\"data\":[{\"uuid\":\"\xff\",\"name\":\"\xc3\x28\",\"email\":\"\xed\xa0\x80@example.com\"}]}",
-	strings.Repeat("[", 100000),
 	strings.Repeat(`{"data":`, 5000) + "1" + strings.Repeat("}", 5000),
 	`{"success":false,"message":"Unauthorized","code":401}`,
-}
-
-func addSeeds(f *testing.F, add func(b []byte)) {
-	f.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		add(b)
-	}
-	for _, s := range hostileSeeds {
-		add([]byte(s))
-	}
-}
-
-// checkKeys fails when a record carries a match key that is not canonical.
-func checkKeys(t *testing.T, r lead.Record) {
-	t.Helper()
-	for _, e := range r.Emails {
-		if n, err := lead.NormalizeEmail(e); err != nil || n != e {
-			t.Errorf("record %q: email %q is not normalised (%q, %v)", r.SourceID, e, n, err)
-		}
-	}
-	for _, p := range r.Phones {
-		if len(p) < 3 || p[0] != '+' || strings.Trim(p[1:], "0123456789") != "" {
-			t.Errorf("record %q: phone %q is not E.164", r.SourceID, p)
-		}
-	}
 }
 
 var fuzzInstance = &connectors.Instance{Name: "bp", Type: "botpenguin", Region: "TN"}
 
 // FuzzDecodeChats decodes a chats page and maps every chat.
 func FuzzDecodeChats(f *testing.F) {
-	addSeeds(f, func(b []byte) { f.Add(b) })
+	sourcetest.AddFuzzSeeds(f, hostileSeeds, func(b []byte) { f.Add(b) })
 	f.Fuzz(func(t *testing.T, body []byte) {
 		chats, err := DecodeChats(body)
 		if err != nil {
@@ -87,14 +47,14 @@ func FuzzDecodeChats(f *testing.F) {
 			if rec.SourceID == "" {
 				t.Errorf("record without a key from %q", raw)
 			}
-			checkKeys(t, rec)
+			sourcetest.CheckRecord(t, rec)
 		}
 	})
 }
 
 // FuzzChat maps one chat object, whatever its fields hold.
 func FuzzChat(f *testing.F) {
-	addSeeds(f, func(b []byte) {
+	sourcetest.AddFuzzSeeds(f, hostileSeeds, func(b []byte) {
 		chats, err := DecodeChats(b)
 		if err != nil || len(chats) == 0 {
 			f.Add(b)
@@ -109,7 +69,7 @@ func FuzzChat(f *testing.F) {
 		if err != nil {
 			return
 		}
-		checkKeys(t, rec)
+		sourcetest.CheckRecord(t, rec)
 	})
 }
 
@@ -128,7 +88,7 @@ func FuzzTimestamp(f *testing.F) {
 
 // FuzzEnvelope reads a write answer (or an error body): ok, or an error.
 func FuzzEnvelope(f *testing.F) {
-	addSeeds(f, func(b []byte) { f.Add(b) })
+	sourcetest.AddFuzzSeeds(f, hostileSeeds, func(b []byte) { f.Add(b) })
 	f.Fuzz(func(t *testing.T, body []byte) {
 		env, err := decodeEnvelope(body)
 		if err == nil && env.failed() {

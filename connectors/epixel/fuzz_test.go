@@ -2,26 +2,20 @@ package epixel
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/leadsync/leadsync/connectors"
 	"github.com/leadsync/leadsync/connectors/httpapi"
-	"github.com/leadsync/leadsync/lead"
+	"github.com/leadsync/leadsync/connectors/sourcetest"
 )
 
 // The fuzz targets feed Epixel's decoders whatever a broken or hostile
-// server could answer. The properties: no panic, and a decoder either
-// errors or yields records whose match keys are canonical (emails
-// normalised, phones E.164), since the engine joins persons on them.
+// server could answer: no panic, and every record passes
+// sourcetest.CheckRecord (the engine joins persons on its match keys).
 
+// hostileSeeds add Epixel's own shapes to sourcetest.HostileSeeds.
 var hostileSeeds = []string{
-	"",
-	"null",
-	"[]",
-	"[null]",
 	`{"status_code":200,"errors":{},"data":null}`,
 	`{"status_code":200,"data":{"results":null}}`,
 	`{"status_code":200,"data":{"next":{"a":1},"results":[{}]}}`,
@@ -31,7 +25,6 @@ var hostileSeeds = []string{
 	`[{"slug":"s2","email":"x@example.com <y@example.com>","phone":"216201234567890123","created_at":1700000000}]`,
 	`[{"slug":"s3","email":"216201@no-email.invalid","last_name":"-","notes":[{"note_id":{},"note":[]}]}]`,
 	"[{\"slug\":\"s\xff\",\"first_name\":\"\xc3\x28\",\"email\":\"\xed\xa0\x80@example.com\"}]",
-	strings.Repeat("[", 100000),
 	strings.Repeat(`{"data":`, 5000) + "1" + strings.Repeat("}", 5000),
 	`{"access":"","refresh":""}`,
 	`{"access":123,"refresh":null}`,
@@ -41,39 +34,6 @@ var hostileSeeds = []string{
 	`{"errors":"just a string"}`,
 	`{"errors":[1,null,true,{"a":"b"}]}`,
 	`{"detail":{"detail":{"detail":"Given token not valid for any token type"}}}`,
-}
-
-func addSeeds(f *testing.F, add func(b []byte)) {
-	f.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		add(b)
-	}
-	for _, s := range hostileSeeds {
-		add([]byte(s))
-	}
-}
-
-// checkKeys fails when a record carries a match key that is not canonical.
-func checkKeys(t *testing.T, r lead.Record) {
-	t.Helper()
-	for _, e := range r.Emails {
-		if n, err := lead.NormalizeEmail(e); err != nil || n != e {
-			t.Errorf("record %q: email %q is not normalised (%q, %v)", r.SourceID, e, n, err)
-		}
-	}
-	for _, p := range r.Phones {
-		if len(p) < 3 || p[0] != '+' || strings.Trim(p[1:], "0123456789") != "" {
-			t.Errorf("record %q: phone %q is not E.164", r.SourceID, p)
-		}
-	}
 }
 
 // fuzzSource is a source and a target (sharing one offline client) whose
@@ -101,7 +61,7 @@ func fuzzSource(t testing.TB) (*Source, *Target) {
 // FuzzDecodeList decodes a leads/list/ answer in any shape and maps every
 // lead as the source does, and as Find reads it.
 func FuzzDecodeList(f *testing.F) {
-	addSeeds(f, func(b []byte) { f.Add(b) })
+	sourcetest.AddFuzzSeeds(f, hostileSeeds, func(b []byte) { f.Add(b) })
 	s, tg := fuzzSource(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		l, err := decodeList(body)
@@ -120,7 +80,7 @@ func FuzzDecodeList(f *testing.F) {
 			if rec.SourceID == "" || rec.SourceID != strings.TrimSpace(slug) {
 				t.Errorf("record key %q, slug %q", rec.SourceID, slug)
 			}
-			checkKeys(t, rec)
+			sourcetest.CheckRecord(t, rec)
 			if al, _, err := decodeLead(raw); err == nil {
 				tl := tg.targetLead(al)
 				if tl.ID != al.Slug {
@@ -135,7 +95,7 @@ func FuzzDecodeList(f *testing.F) {
 // FuzzViewLead reads a leads/view/lead/ answer (the envelope around one
 // lead with its notes) and the id of a create answer.
 func FuzzViewLead(f *testing.F) {
-	addSeeds(f, func(b []byte) { f.Add(b) })
+	sourcetest.AddFuzzSeeds(f, hostileSeeds, func(b []byte) { f.Add(b) })
 	f.Fuzz(func(t *testing.T, body []byte) {
 		data, err := unwrap(body)
 		if err != nil {
@@ -154,7 +114,7 @@ func FuzzViewLead(f *testing.F) {
 
 // FuzzDecodeTokens reads login and refresh answers: a token, or an error.
 func FuzzDecodeTokens(f *testing.F) {
-	addSeeds(f, func(b []byte) { f.Add(b) })
+	sourcetest.AddFuzzSeeds(f, hostileSeeds, func(b []byte) { f.Add(b) })
 	f.Fuzz(func(t *testing.T, body []byte) {
 		access, refresh, err := decodeTokens(body)
 		if err != nil {
@@ -173,7 +133,7 @@ func FuzzDecodeTokens(f *testing.F) {
 // rejection with words, a configuration error, or the error as it was.
 func FuzzRefusal(f *testing.F) {
 	for _, st := range []int{400, 401, 403, 404, 422, 500} {
-		addSeeds(f, func(b []byte) { f.Add(st, b) })
+		sourcetest.AddFuzzSeeds(f, hostileSeeds, func(b []byte) { f.Add(st, b) })
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		crmErrors(body)

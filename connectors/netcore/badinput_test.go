@@ -1,304 +1,70 @@
 package netcore
 
 import (
-	"context"
-	"errors"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"runtime"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/leadsync/leadsync/connectors"
-	"github.com/leadsync/leadsync/connectors/httpapi"
 	"github.com/leadsync/leadsync/connectors/netcore/netcoretest"
+	"github.com/leadsync/leadsync/connectors/sourcetest"
 	"github.com/leadsync/leadsync/connectors/vendortest"
-	"github.com/leadsync/leadsync/lead"
 )
 
-// These tests serve hostile answers through the fake and prove each one is
-// an error for its page or a problem on its record, never a panic, an
-// unbounded read or a credential sent to another host.
-
-// hostile wraps the fake: a request whose path contains match gets a
-// streamed oversized body or a redirect instead of the fake's answer.
-// vendortest faults carry their body as a string; a streamed one keeps the
-// test's own memory out of the measurement.
-type hostile struct {
-	fake http.Handler
-
-	mu       sync.Mutex
-	match    string
-	huge     int64  // bytes to stream; 0: off
-	redirect string // Location of a 302; "": off
-}
-
-func (h *hostile) set(match string, huge int64, redirect string) {
-	h.mu.Lock()
-	h.match, h.huge, h.redirect = match, huge, redirect
-	h.mu.Unlock()
-}
-
-func (h *hostile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	match, huge, redirect := h.match, h.huge, h.redirect
-	h.mu.Unlock()
-	switch {
-	case match == "" || !strings.Contains(r.URL.Path, match):
-		h.fake.ServeHTTP(w, r)
-	case redirect != "":
-		http.Redirect(w, r, redirect, http.StatusFound)
-	case huge > 0:
-		streamJSONArray(w, huge)
-	default:
-		h.fake.ServeHTTP(w, r)
-	}
-}
-
-// streamJSONArray writes a valid JSON array of about n bytes from one
-// reused chunk; it stops when the client hangs up.
-func streamJSONArray(w http.ResponseWriter, n int64) {
-	w.Header().Set("Content-Type", "application/json")
-	chunk := []byte(strings.Repeat(`"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",`, 1024))
-	if _, err := w.Write([]byte("[")); err != nil {
-		return
-	}
-	for sent := int64(1); sent < n; sent += int64(len(chunk)) {
-		if _, err := w.Write(chunk); err != nil {
-			return // the client stopped reading: what the test wants
-		}
-	}
-	w.Write([]byte(`"end"]`))
-}
-
-// credentialHeaders are every header any of the five vendors reads a
-// credential from.
-var credentialHeaders = []string{"Authorization", "Apikey", "X-Bot-Token", "X-Bp-Token"}
-
-type badEnv struct {
-	fake *netcoretest.Fake
-	h    *hostile
-	in   *connectors.Instance
-}
-
-func newBadEnv(t *testing.T) *badEnv {
-	t.Helper()
-	fake := netcoretest.New()
-	h := &hostile{fake: fake.Handler()}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &badEnv{fake: fake, h: h, in: &connectors.Instance{
-		Name: "nc", Type: "netcore", BaseURL: srv.URL + "/", Region: "TN", Backfill: 24 * time.Hour,
-		Auth:    map[string]string{"app_id": netcoretest.AppID, "app_secret": netcoretest.AppSecret},
-		Timeout: 10 * time.Second,
-	}}
-}
-
-// recentUser is a webchat user active an hour ago, inside the pull's window.
-func recentUser(id string) netcoretest.User {
-	return netcoretest.User{UserID: id, BotUserID: id, ChannelName: "webchat", LastInteracted: time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)}
-}
-
-func (e *badEnv) pull(t *testing.T) ([]connectors.Page, error) {
-	t.Helper()
-	src, err := NewSource(e.in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pages []connectors.Page
-	err = src.Pull(context.Background(), nil, func(p connectors.Page) error {
-		pages = append(pages, p)
-		return nil
-	})
-	return pages, err
-}
-
-// peakRSS is the process's peak resident set (VmHWM), in MiB; 0 where
-// /proc is missing.
-func peakRSS() float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			if f := strings.Fields(rest); len(f) > 0 {
-				kb, _ := strconv.ParseFloat(f[0], 64)
-				return kb / 1024
-			}
-		}
-	}
-	return 0
-}
-
-func TestFiftyMegabyteBodyIsRefusedAtTheLimit(t *testing.T) {
-	e := newBadEnv(t)
-	e.h.set("/users", 50<<20, "")
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	_, err := e.pull(t)
-	runtime.ReadMemStats(&after)
-	if !errors.Is(err, httpapi.ErrBodyTooLarge) {
-		t.Fatalf("Pull error = %v, want the body limit", err)
-	}
-	for _, want := range []string{"size limit", "page 1"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not name %q", err, want)
-		}
-	}
-	allocated := float64(after.TotalAlloc-before.TotalAlloc) / (1 << 20)
-	t.Logf("50 MiB body: allocated %.1f MiB during the pull; heap sys %.1f MiB; peak RSS (VmHWM) %.1f MiB",
-		allocated, float64(after.HeapSys)/(1<<20), peakRSS())
-	// Reading up to the 8 MiB default limit costs a few buffers of that
-	// size (more under -race, where sync.Pool keeps less); holding the
-	// 50 MiB body would cost at least 50 MiB plus the buffers it grew from.
-	if allocated > 64 {
-		t.Errorf("allocated %.1f MiB reading a 50 MiB body: the limit is not applied while reading", allocated)
-	}
-}
-
-func TestMalformedPageIsAnErrorNamingThePage(t *testing.T) {
-	tests := []struct{ name, match, body, want string }{
-		{"100000 nested arrays", "/users", strings.Repeat("[", 100000), "malformed JSON"},
-		{"nested inside users", "/users", `{"users":` + strings.Repeat("[", 100000), "malformed JSON"},
-		{"truncated", "/users", `{"users":[{"userId":"a"`, "malformed JSON"},
-		{"html error page", "/users", "<html><body>502 Bad Gateway</body></html>", "malformed JSON"},
-		{"users of the wrong type", "/users", `{"users":"none"}`, "unexpected JSON"},
-		{"nested transcripts", "/transcripts", `{"transcripts":` + strings.Repeat("[", 100000), "malformed JSON"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newBadEnv(t)
-			e.fake.AddUsers(recentUser("u-1"))
-			e.fake.Recorder().Inject(vendortest.Fault{Match: tt.match, Status: 200, Body: tt.body})
-			pages, err := e.pull(t)
-			if err == nil {
-				t.Fatalf("Pull accepted %.40q (%d pages)", tt.body, len(pages))
-			}
-			for _, want := range []string{tt.want, "page 1"} {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not contain %q", err, want)
-				}
-			}
-			if len(err.Error()) > 600 {
-				t.Errorf("error is %d bytes long: it quotes the body", len(err.Error()))
-			}
-		})
-	}
-}
-
-func TestOddFieldsAreProblemsOnTheirRecord(t *testing.T) {
-	tests := []struct {
-		name, user string
-		problem    string // "" when the record must have none
-		created    time.Time
-	}{
-		{"invalid UTF-8 in strings", "{\"userId\":\"odd-1\",\"userName\":\"Al\xffi \xc3\x28Ben\",\"channelName\":\"webchat\"}", "", time.Time{}},
-		{"date as dd/mm/yyyy", `{"userId":"odd-2","channelName":"webchat","createdDate":"01/02/2026"}`, `createdDate: unrecognised timestamp "01/02/2026"`, time.Time{}},
-		{"date as a word", `{"userId":"odd-3","channelName":"webchat","createdDate":"yesterday"}`, `createdDate: unrecognised timestamp "yesterday"`, time.Time{}},
+// badInput serves one webchat user active an hour ago (inside the pull's
+// window), so a pull reaches its transcripts unless a fault replaces the
+// users page.
+var badInput = sourcetest.BadInputHarness{
+	NewFake: func(t *testing.T) (http.Handler, *vendortest.Server) {
+		fake := netcoretest.New()
+		fake.AddUsers(netcoretest.User{UserID: "u-1", BotUserID: "u-1", ChannelName: "webchat",
+			LastInteracted: time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)})
+		return fake.Handler(), fake.Recorder()
+	},
+	Instance: func(baseURL string) *connectors.Instance {
+		return &connectors.Instance{Name: "nc", Type: "netcore", BaseURL: baseURL, Region: "TN", Backfill: 24 * time.Hour,
+			Auth: map[string]string{"app_id": netcoretest.AppID, "app_secret": netcoretest.AppSecret}}
+	},
+	NewSource: func(in *connectors.Instance) (connectors.Source, error) { return NewSource(in) },
+	ListPath:  "/users",
+	FirstPage: "page 1",
+	Malformed: []sourcetest.Malformed{
+		{Name: "nested inside users", Body: `{"users":` + strings.Repeat("[", 100000), Want: "malformed JSON"},
+		{Name: "truncated", Body: `{"users":[{"userId":"a"`, Want: "malformed JSON"},
+		{Name: "users of the wrong type", Body: `{"users":"none"}`, Want: "unexpected JSON"},
+		{Name: "nested transcripts", Match: "/transcripts", Body: `{"transcripts":` + strings.Repeat("[", 100000), Want: "malformed JSON"},
+	},
+	OddPage: func(item string) string { return `{"users":[` + item + `],"hasNextPage":false}` },
+	Odd: []sourcetest.OddRecord{
+		{Name: "invalid UTF-8 in strings", Item: "{\"userId\":\"odd-1\",\"userName\":\"Al\xffi \xc3\x28Ben\",\"channelName\":\"webchat\"}"},
+		{Name: "date as dd/mm/yyyy", Item: `{"userId":"odd-2","channelName":"webchat","createdDate":"01/02/2026"}`, Problem: `createdDate: unrecognised timestamp "01/02/2026"`},
+		{Name: "date as a word", Item: `{"userId":"odd-3","channelName":"webchat","createdDate":"yesterday"}`, Problem: `createdDate: unrecognised timestamp "yesterday"`},
 		// Netcore sends epoch numbers elsewhere: a number is read as one.
-		{"date as epoch seconds", `{"userId":"odd-4","channelName":"webchat","createdDate":1700000000}`, "", time.Unix(1700000000, 0).UTC()},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newBadEnv(t)
-			e.fake.Recorder().Inject(vendortest.Fault{Match: "/users", Status: 200, Body: `{"users":[` + tt.user + `],"hasNextPage":false}`})
-			pages, err := e.pull(t)
-			if err != nil {
-				t.Fatalf("Pull: %v", err)
-			}
-			var rec *lead.Record
-			var problems []string
-			for _, p := range pages {
-				for i := range p.Records {
-					if strings.HasPrefix(p.Records[i].SourceID, "odd-") {
-						rec = &p.Records[i]
-					}
-				}
-				for _, pr := range p.Problems {
-					problems = append(problems, pr.Error())
-				}
-			}
-			if rec == nil {
-				t.Fatalf("the record was dropped; problems: %q", problems)
-			}
-			for _, s := range []string{rec.FirstName, rec.LastName, rec.Context} {
-				if !utf8.ValidString(s) {
-					t.Errorf("record field %q is not valid UTF-8", s)
-				}
-			}
-			if !rec.CreatedAt.Equal(tt.created) {
-				t.Errorf("CreatedAt = %v, want %v", rec.CreatedAt, tt.created)
-			}
-			joined := strings.Join(problems, "\n")
-			if tt.problem == "" && len(problems) > 0 {
-				t.Errorf("unexpected problems: %q", problems)
-			}
-			if tt.problem != "" && !strings.Contains(joined, "userId "+rec.SourceID+": "+tt.problem) {
-				t.Errorf("problems %q lack %q", problems, tt.problem)
-			}
-		})
-	}
+		{Name: "date as epoch seconds", Item: `{"userId":"odd-4","channelName":"webchat","createdDate":1700000000}`, Created: time.Unix(1700000000, 0).UTC()},
+	},
+	Subject: func(id string) string { return "userId " + id },
+	// Netcore pages by number, so only a redirect can point elsewhere.
+	Leaks: []sourcetest.Leak{{Name: "/users", Redirect: "/users"}, {Name: "/transcripts", Redirect: "/transcripts"}},
 }
 
-// Netcore pages by number, so only a redirect can point elsewhere.
-func TestCredentialsNeverLeaveTheirHost(t *testing.T) {
-	var mu sync.Mutex
-	var seen []http.Header
-	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen = append(seen, r.Header.Clone())
-		mu.Unlock()
-		w.Write([]byte(`{"users":[]}`))
-	}))
-	t.Cleanup(evil.Close)
-	for _, path := range []string{"/users", "/transcripts"} {
-		t.Run(path, func(t *testing.T) {
-			mu.Lock()
-			seen = nil
-			mu.Unlock()
-			e := newBadEnv(t)
-			e.fake.AddUsers(recentUser("u-1"))
-			e.h.set(path, 0, evil.URL+path)
-			_, err := e.pull(t)
-			if !errors.Is(err, httpapi.ErrForeignHost) {
-				t.Errorf("Pull error = %v, want the foreign host refused", err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for _, h := range seen {
-				for _, k := range credentialHeaders {
-					if v := h.Get(k); v != "" {
-						t.Errorf("the other host got %s: %s", k, v)
-					}
-				}
-			}
-			if len(seen) > 0 {
-				t.Errorf("the other host got %d requests, want none", len(seen))
-			}
-		})
-	}
-}
+// TestBadInput serves hostile answers through the fake (sourcetest.RunBadInput
+// says which); this file says only how Netcore shapes them.
+func TestBadInput(t *testing.T) { sourcetest.RunBadInput(t, badInput) }
 
 // A service that ignores page and answers users it gives no userId would
 // otherwise be asked for the next page forever: every page looks new when
 // the repeat check compares only the ids of the records it produced.
 func TestRepeatedPageOfUsersWithoutIDsStops(t *testing.T) {
-	e := newBadEnv(t)
+	e := badInput.Start(t)
 	const endless = 1000
-	e.fake.Recorder().Inject(vendortest.Fault{Match: "/users", Status: 200, Times: endless,
+	e.Fake.Inject(vendortest.Fault{Match: "/users", Status: 200, Times: endless,
 		Body: `{"users":[{"userName":"no id","channelName":"webchat"}],"hasNextPage":true}`})
-	_, err := e.pull(t)
+	_, err := e.Pull(t)
 	if err == nil || !strings.Contains(err.Error(), "same users as the previous page") {
 		t.Errorf("Pull error = %v, want the repeated page refused", err)
 	}
-	if n := e.fake.Recorder().Count("", "/users"); n > 2 {
+	if n := e.Fake.Count("", "/users"); n > 2 {
 		t.Errorf("%d users requests for a service repeating one page, want 2", n)
 	}
 }
@@ -306,11 +72,10 @@ func TestRepeatedPageOfUsersWithoutIDsStops(t *testing.T) {
 // A transcripts endpoint that ignores page while it claims more pages would
 // otherwise be read pages times, each message stored once per page.
 func TestRepeatedTranscriptsPageStops(t *testing.T) {
-	e := newBadEnv(t)
-	e.fake.AddUsers(recentUser("u-1"))
-	e.fake.Recorder().Inject(vendortest.Fault{Match: "/transcripts", Status: 200, Times: 50,
+	e := badInput.Start(t)
+	e.Fake.Inject(vendortest.Fault{Match: "/transcripts", Status: 200, Times: 50,
 		Body: `{"transcripts":[{"from":"User","type":"text","text":{"message":"hi"},"createdAt":"2024-04-29T18:30:00.000Z"}],"paginationDetails":{"page":1,"pages":50}}`})
-	pages, err := e.pull(t)
+	pages, err := e.Pull(t)
 	if err != nil {
 		t.Fatalf("Pull: %v", err)
 	}
@@ -329,7 +94,7 @@ func TestRepeatedTranscriptsPageStops(t *testing.T) {
 	if msgs != 1 {
 		t.Errorf("%d messages, want the one message once", msgs)
 	}
-	if n := e.fake.Recorder().Count("", "/transcripts"); n != 2 {
+	if n := e.Fake.Count("", "/transcripts"); n != 2 {
 		t.Errorf("%d transcripts requests, want 2", n)
 	}
 	if !strings.Contains(strings.Join(problems, "\n"), "page 2: repeats messages already read") {

@@ -1,11 +1,9 @@
 package netcore
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,27 +12,26 @@ import (
 	"time"
 
 	"github.com/leadsync/leadsync/connectors"
-	"github.com/leadsync/leadsync/connectors/httpapi"
+	"github.com/leadsync/leadsync/connectors/sourcetest"
 	"github.com/leadsync/leadsync/lead"
 )
 
 // The fuzz targets feed Netcore's decoders whatever a broken or hostile
-// server could answer. The properties: no panic, and a decoder either
-// errors or yields records whose match keys are canonical (emails
-// normalised, phones E.164), since the engine joins persons on them.
+// server could answer: no panic, and every record passes
+// sourcetest.CheckRecord (the engine joins persons on its match keys).
 
+// hostileTranscripts is a transcripts page with a bot user whose custom
+// fields and entries take every odd form.
+const hostileTranscripts = `{"botUser":{"customFields":{"email":"A@B.C","phone":"20123456","mobile":{"n":1},"Email ID":["x"]},"tags":[{"name":"vip"},null,3]},"transcripts":[{"from":"User","type":"text","text":{"message":"hi"},"createdAt":"2024-01-01T00:00:00Z"},{"type":"text"},null,"x",{"type":"__proto__","__proto__":{}},{"type":"createdAt","createdAt":1700000000}],"paginationDetails":{"page":1,"pages":1}}`
+
+// hostileSeeds add Netcore's own shapes to sourcetest.HostileSeeds.
 var hostileSeeds = []string{
-	"",
-	"null",
-	"[]",
-	"{}",
 	`{"users":null,"hasNextPage":true}`,
 	`{"users":[null,1,"x",[]],"page":"1","pages":"NaN","hasNextPage":"yes"}`,
 	`{"users":[{}],"hasNextPage":1,"pages":1e400}`,
 	`{"users":[{"userId":1e999,"channelName":"whatsapp","botUserId":21620123456}]}`,
 	`{"users":[{"userId":"u1","channelName":"WhatsApp","botUserId":"0021620123456","createdDate":"01/02/2026","last interacted date":"yesterday","first interacted date":1700000000}]}`,
 	"{\"users\":[{\"userId\":\"u\xff\",\"userName\":\"\xc3\x28\",\"channelName\":\"webchat\"}]}",
-	strings.Repeat("[", 100000),
 	strings.Repeat(`{"users":`, 5000) + "1" + strings.Repeat("}", 5000),
 	`{"authToken":"","expireAt":1}`,
 	`{"authToken":"tok-1234","expireAt":-1}`,
@@ -42,50 +39,9 @@ var hostileSeeds = []string{
 	`{"authToken":"tok-1234","expiresAt":"99999999999999999999"}`,
 	`{"authToken":"tok-1234","expireAt":{"$date":1}}`,
 	`{"authToken":7}`,
-	`{"botUser":{"customFields":{"email":"A@B.C","phone":"20123456","mobile":{"n":1},"Email ID":["x"]},"tags":[{"name":"vip"},null,3]},"transcripts":[{"from":"User","type":"text","text":{"message":"hi"},"createdAt":"2024-01-01T00:00:00Z"},{"type":"text"},null,"x",{"type":"__proto__","__proto__":{}},{"type":"createdAt","createdAt":1700000000}],"paginationDetails":{"page":1,"pages":1}}`,
+	hostileTranscripts,
 	`{"transcripts":[{"from":"Bot","type":"carousel","carousel":[[[[[[]]]]]],"createdAt":"yesterday"}]}`,
 	`{"status":"error","message":"Invalid token"}`,
-}
-
-func addSeeds(f *testing.F, add func(b []byte)) {
-	f.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		add(b)
-	}
-	for _, s := range hostileSeeds {
-		add([]byte(s))
-	}
-}
-
-// checkKeys fails when a record carries a match key that is not canonical.
-func checkKeys(t *testing.T, r lead.Record) {
-	t.Helper()
-	for _, e := range r.Emails {
-		if n, err := lead.NormalizeEmail(e); err != nil || n != e {
-			t.Errorf("record %q: email %q is not normalised (%q, %v)", r.SourceID, e, n, err)
-		}
-	}
-	for _, p := range r.Phones {
-		if len(p) < 3 || p[0] != '+' || strings.Trim(p[1:], "0123456789") != "" {
-			t.Errorf("record %q: phone %q is not E.164", r.SourceID, p)
-		}
-	}
-}
-
-type roundTrip func(*http.Request) *http.Response
-
-func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r), nil }
-
-func answer(r *http.Request, status int, body []byte) *http.Response {
-	return &http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(body)), Request: r}
 }
 
 // fuzzSource is a source whose HTTP client answers in memory: transcripts
@@ -101,19 +57,12 @@ func fuzzSource(t testing.TB, transcripts func() []byte) *Source {
 		t.Fatal(err)
 	}
 	s := src.(*Source)
-	hc, err := httpapi.New(httpapi.Config{
-		Name: "nc", BaseURL: "http://netcore.invalid/", MaxAttempts: 1,
-		Sleep: func(context.Context, time.Duration) error { return nil },
-		Transport: roundTrip(func(r *http.Request) *http.Response {
-			if r.URL.Query().Get("page") != "1" {
-				return answer(r, 200, []byte(`{"transcripts":[]}`))
-			}
-			return answer(r, 200, transcripts())
-		}),
+	hc := sourcetest.OfflineClient(t, "http://netcore.invalid/", func(r *http.Request) (int, []byte) {
+		if r.URL.Query().Get("page") != "1" {
+			return 200, []byte(`{"transcripts":[]}`)
+		}
+		return 200, transcripts()
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	s.api = &client{http: hc}
 	return s
 }
@@ -127,8 +76,8 @@ func FuzzUsersPage(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	addSeeds(f, func(b []byte) { f.Add(b, transcripts) })
-	f.Add([]byte(`{"users":[{"userId":"u1","channelName":"whatsapp","botUserId":"+21620123456"}]}`), []byte(hostileSeeds[len(hostileSeeds)-3]))
+	sourcetest.AddFuzzSeeds(f, hostileSeeds, func(b []byte) { f.Add(b, transcripts) })
+	f.Add([]byte(`{"users":[{"userId":"u1","channelName":"whatsapp","botUserId":"+21620123456"}]}`), []byte(hostileTranscripts))
 	var cur []byte
 	s := fuzzSource(f, func() []byte { return cur })
 	f.Fuzz(func(t *testing.T, users, tr []byte) {
@@ -151,7 +100,7 @@ func FuzzUsersPage(f *testing.F) {
 				}
 				continue
 			}
-			checkKeys(t, *rec)
+			sourcetest.CheckRecord(t, *rec)
 			for _, c := range rec.Conversations {
 				ids := map[string]bool{}
 				for _, m := range c.Messages {
@@ -167,7 +116,7 @@ func FuzzUsersPage(f *testing.F) {
 
 // FuzzTranscriptsPage decodes a transcripts page and renders each entry.
 func FuzzTranscriptsPage(f *testing.F) {
-	addSeeds(f, func(b []byte) { f.Add(b) })
+	sourcetest.AddFuzzSeeds(f, hostileSeeds, func(b []byte) { f.Add(b) })
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, err := decodeTranscriptsPage(body)
 		if err != nil {
@@ -186,13 +135,13 @@ func FuzzTranscriptsPage(f *testing.F) {
 		}
 		rec := &lead.Record{SourceID: "u"}
 		attachBotUser(rec, p.BotUser, "TN")
-		checkKeys(t, *rec)
+		sourcetest.CheckRecord(t, *rec)
 	})
 }
 
 // FuzzParseLogin reads a login answer: a token, or an error.
 func FuzzParseLogin(f *testing.F) {
-	addSeeds(f, func(b []byte) { f.Add(b) })
+	sourcetest.AddFuzzSeeds(f, hostileSeeds, func(b []byte) { f.Add(b) })
 	f.Fuzz(func(t *testing.T, body []byte) {
 		tok, err := parseLogin(body, fuzzNow)
 		if err != nil {

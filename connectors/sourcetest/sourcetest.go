@@ -10,6 +10,11 @@
 //	}
 //
 // Each subtest starts its own fake on 127.0.0.1, so subtests share nothing.
+//
+// RunBadInput (badinput.go) is the same for hostile answers: a 50 MiB body,
+// deep nesting, invalid UTF-8, odd dates, next links and redirects to another
+// host. fuzz.go holds what every vendor's fuzz targets share: the generic
+// hostile seeds, the testdata seeding, CheckRecord and an in-memory client.
 package sourcetest
 
 import (
