@@ -219,7 +219,6 @@ func TestSecondDaemonOnSameStateExitsAtOnce(t *testing.T) {
 	}
 }
 
-
 func TestStateShowExplainsAPerson(t *testing.T) {
 	e := newE2E(t, "@every 5m")
 	if out, stderr, code := e.leadsync("once", "--config", e.cfg); code != 0 {
