@@ -149,7 +149,9 @@ func readReference(t *testing.T) reference {
 					t.Fatalf("README reference heading %q: neither Global, Every connector, nor a `type`", h)
 				}
 				section = tm[1]
-				ref.perType[section] = ref.perType[section]
+				if ref.perType[section] == nil {
+					ref.perType[section] = []string{} // the type has a table, even an empty one
+				}
 			}
 			continue
 		}

@@ -1,0 +1,255 @@
+// Command push measures the pusher: leadsync's engine creating N leads in
+// the fake Epixel CRM (no rate limit, push.concurrency C), against a plain
+// net/http client replaying the very same multipart create requests (bytes
+// captured from the engine's run) at the same concurrency, and against the
+// same client replaying the engine's lookups and creates together (the HTTP
+// work the engine cannot skip: it looks each person up before creating, so
+// a lead typed into the CRM by a salesperson is adopted, not duplicated).
+//
+// The three runs are interleaved round by round, each against a fresh fake,
+// so they share the machine's noise. Staging the persons is not timed.
+//
+//	go run ./bench/push -n 2000 -concurrency 4 -rounds 3
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	gosync "sync"
+	"time"
+
+	"github.com/leadsync/leadsync/config"
+	_ "github.com/leadsync/leadsync/connectors/all"
+	"github.com/leadsync/leadsync/connectors/askhandle/askhandletest"
+	"github.com/leadsync/leadsync/connectors/epixel/epixeltest"
+	"github.com/leadsync/leadsync/connectors/roborder/robordertest"
+	"github.com/leadsync/leadsync/connectors/vendortest"
+	"github.com/leadsync/leadsync/internal/demo"
+	"github.com/leadsync/leadsync/state"
+	lsync "github.com/leadsync/leadsync/sync"
+)
+
+func main() {
+	n := flag.Int("n", 2000, "leads to create per run")
+	conc := flag.Int("concurrency", 4, "push.concurrency, and the plain client's workers")
+	rounds := flag.Int("rounds", 3, "rounds of (engine, plain creates, plain lookups+creates)")
+	flag.DurationVar(&latency, "latency", 0, "delay the fake CRM adds to every request (a real CRM's answer time)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the engine's drains to this file")
+	flag.Parse()
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer f.Close()
+		profile = f
+	}
+	fmt.Printf("push: %d leads, concurrency %d, %d rounds, fake CRM without rate limit, latency %s\n", *n, *conc, *rounds, latency)
+	fmt.Printf("%-6s %14s %16s %22s %8s %8s\n", "round", "engine lead/s", "plain create/s", "plain lookup+create/s", "ratio", "ratio2")
+	var ratios, ratios2 []float64
+	for r := 1; r <= *rounds; r++ {
+		eng, creates, lists := engineRun(*n, *conc)
+		plain := replay(*conc, creates, nil)
+		plain2 := replay(*conc, creates, lists)
+		ratios = append(ratios, eng/plain)
+		ratios2 = append(ratios2, eng/plain2)
+		fmt.Printf("%-6d %14.0f %16.0f %22.0f %8.2f %8.2f\n", r, eng, plain, plain2, eng/plain, eng/plain2)
+	}
+	fmt.Printf("median ratio engine/plain creates: %.2f; engine/plain lookups+creates: %.2f\n", median(ratios), median(ratios2))
+}
+
+var (
+	latency    time.Duration
+	cpuProfile string
+	profile    *os.File
+)
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// engineRun stages n Roborder persons and times one drain of the outbox
+// into a fresh fake CRM. It returns leads created per second and the create
+// and lookup requests the engine sent.
+func engineRun(n, conc int) (float64, []vendortest.Request, []vendortest.Request) {
+	robo := robordertest.New()
+	robo.SetShape(robordertest.Paginator)
+	robo.SetPerPage(100)
+	(&demo.Env{Roborder: robo, Ask: askhandletest.New()}).SeedMany(n, time.Now())
+	roboSrv := httptest.NewServer(robo.Handler())
+	defer roboSrv.Close()
+	crm := newCRM()
+	crmSrv := httptest.NewServer(crm.Handler())
+	defer crmSrv.Close()
+
+	dir, err := os.MkdirTemp("", "leadsync-bench-push-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`state: {path: %q}
+listen: ""
+default_region: TN
+target: crm
+push: {concurrency: %d}
+connectors:
+  facebook:
+    type: roborder
+    base_url: %s/
+    schedule: "@every 1h"
+    auth: {token: %q}
+  crm:
+    type: epixel
+    base_url: %s/
+    auth: {api_key: %q, username: %q, password: %q}
+    placeholder_last_name: "-"
+    placeholder_email: "{phone}@no-email.invalid"
+    source_map: {facebook: Facebook}
+`, filepath.Join(dir, "state.db"), conc, roboSrv.URL, robordertest.Token, crmSrv.URL,
+		epixeltest.APIKey, epixeltest.Username, epixeltest.Password)), func(string) (string, bool) { return "", false })
+	if err != nil {
+		log.Fatal(err)
+	}
+	st, err := state.Open(cfg.State.Path, time.Second)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+	eng, err := lsync.New(cfg, st, lsync.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	if res := eng.RunSource(ctx, "facebook", nil); res.Err != nil || res.Stats.Enqueued != n {
+		log.Fatalf("staging: %v (%d enqueued, want %d)", res.Err, res.Stats.Enqueued, n)
+	}
+	if profile != nil {
+		pprof.StartCPUProfile(profile)
+	}
+	start := time.Now()
+	ps, _, err := eng.Drain(ctx)
+	d := time.Since(start)
+	if profile != nil {
+		pprof.StopCPUProfile()
+		profile = nil // one drain per profile file
+	}
+	if err != nil || ps.Created != n {
+		log.Fatalf("drain: %v (%d created, want %d)", err, ps.Created, n)
+	}
+	var creates, lists []vendortest.Request
+	for _, r := range crm.Recorder().Requests() {
+		switch {
+		case strings.HasSuffix(r.Path, "leads/create/lead/"):
+			r.Path = strings.TrimPrefix(r.Path, "/")
+			creates = append(creates, r)
+		case strings.HasSuffix(r.Path, "leads/list/"):
+			r.Path = strings.TrimPrefix(r.Path, "/")
+			lists = append(lists, r)
+		}
+	}
+	return float64(n) / d.Seconds(), creates, lists
+}
+
+// replay sends the captured requests with a plain http.Client at conc
+// workers against a fresh fake; job i is lists[i] (when given) then
+// creates[i]. It returns jobs per second.
+func replay(conc int, creates, lists []vendortest.Request) float64 {
+	crm := newCRM()
+	srv := httptest.NewServer(crm.Handler())
+	defer srv.Close()
+	token := login(srv.URL)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
+	send := func(r vendortest.Request) {
+		u := srv.URL + "/" + r.Path
+		if r.Query != "" {
+			u += "?" + r.Query
+		}
+		req, err := http.NewRequest(r.Method, u, bytes.NewReader(r.Body))
+		if err != nil {
+			log.Fatal(err)
+		}
+		req.Header.Set("apikey", epixeltest.APIKey)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			log.Fatalf("plain %s %s: HTTP %d", r.Method, r.Path, resp.StatusCode)
+		}
+	}
+	jobs := make(chan int)
+	var wg gosync.WaitGroup
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				if lists != nil {
+					send(lists[i%len(lists)])
+				}
+				send(creates[i])
+			}
+		}()
+	}
+	for i := range creates {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	d := time.Since(start)
+	if got := len(crm.Leads()); got != len(creates) {
+		log.Fatalf("plain client: %d leads in the CRM, want %d", got, len(creates))
+	}
+	return float64(len(creates)) / d.Seconds()
+}
+
+// newCRM is a fake CRM whose tokens never expire, answering every lead
+// call after the configured latency.
+func newCRM() *epixeltest.Fake {
+	crm := epixeltest.New()
+	crm.SetAccessTTL(0)
+	if latency > 0 {
+		crm.Recorder().Inject(vendortest.Fault{Match: "leads/", Delay: latency, Times: 1 << 30})
+	}
+	return crm
+}
+
+func login(base string) string {
+	body, _ := json.Marshal(map[string]string{"username": epixeltest.Username, "password": epixeltest.Password})
+	req, _ := http.NewRequest(http.MethodPost, base+"/user/login/", bytes.NewReader(body))
+	req.Header.Set("apikey", epixeltest.APIKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		Access string `json:"access"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.Access == "" {
+		log.Fatalf("login: %v", err)
+	}
+	return tok.Access
+}
