@@ -55,8 +55,8 @@ func TestKill9AtAnyMomentNeverDuplicates(t *testing.T) {
 			time.Sleep(2 * time.Millisecond) // a slow CRM, so kills land mid-push
 			if s == stage && n.Add(1) == k {
 				once.Do(func() {
+					close(killed) // before the kill: the exit must never look unprompted
 					d.cmd.Process.Kill()
-					close(killed)
 				})
 			}
 		})
@@ -64,7 +64,12 @@ func TestKill9AtAnyMomentNeverDuplicates(t *testing.T) {
 		case <-killed:
 			kills++
 		case <-d.done:
-			t.Fatalf("round %d: daemon exited on its own: %v\n%s", round, d.err, d.log())
+			select {
+			case <-killed:
+				kills++
+			default:
+				t.Fatalf("round %d: daemon exited on its own: %v\n%s", round, d.err, d.log())
+			}
 		case <-time.After(30 * time.Second):
 			t.Logf("round %d: no CRM write left to interrupt", round)
 		}
