@@ -36,7 +36,14 @@ var (
 	bIntents   = []byte("create_intents")
 	bNotes     = []byte("notes")
 	bConflicts = []byte("conflicts")
-	allBuckets = [][]byte{bMeta, bCursors, bRecords, bIdentity, bPersons, bOutbox, bDLQ, bTargetIDs, bIntents, bNotes, bConflicts}
+	// bRecHashes holds each record's content hash (the StoredRecord's Hash)
+	// on its own: checking that a re-read record is unchanged then reads a
+	// few dozen bytes instead of the record's whole value (kilobytes with
+	// its raw payload). Added after format 1 was released; a store without
+	// it gets the bucket created empty, and each record's hash is filled in
+	// the first time the record is seen again (Tx.RecordHash's fallback).
+	bRecHashes = []byte("record_hashes")
+	allBuckets = [][]byte{bMeta, bCursors, bRecords, bIdentity, bPersons, bOutbox, bDLQ, bTargetIDs, bIntents, bNotes, bConflicts, bRecHashes}
 )
 
 // ErrLocked is returned by Open when another process holds the store.
@@ -87,9 +94,10 @@ func Open(path string, lockTimeout time.Duration) (*Store, error) {
 			if string(v) != fmt.Sprint(Version) {
 				return fmt.Errorf("state format %s is not %d: this leadsync cannot read it", v, Version)
 			}
-			return nil
+		} else if err := meta.Put([]byte("format"), []byte(fmt.Sprint(Version))); err != nil {
+			return err
 		}
-		return meta.Put([]byte("format"), []byte(fmt.Sprint(Version)))
+		return initCounters(tx)
 	}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening state %s: %w", path, err)

@@ -3,6 +3,8 @@ package state
 import (
 	"errors"
 	"flag"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,7 +105,7 @@ func TestCompactGivesBackSpaceAfterDeletions(t *testing.T) {
 	big := strings.Repeat("x", 2000)
 	s.Update(func(tx *Tx) error {
 		for i := range 3000 {
-			tx.PutRecord(string(rune('a'+i%26))+strings.Repeat("k", i%50)+string(rune(i)), StoredRecord{Hash: big})
+			tx.PutRecord(string(rune('a'+i%26))+strings.Repeat("k", i%50)+string(rune(i)), StoredRecord{Hash: "h", Record: lead.Record{Context: big}})
 		}
 		return nil
 	})
@@ -153,4 +155,242 @@ func TestDueHonoursNextAt(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestRecordHashFallsBackToTheRecordAndFillsTheBucket covers a store
+// written before the hashes had their own bucket: the hash is read from the
+// record once, then from the bucket.
+func TestRecordHashFallsBackToTheRecordAndFillsTheBucket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(tx *Tx) error {
+		if err := tx.PutRecord("ask\x00u1", StoredRecord{Person: "P1", Hash: "h1"}); err != nil {
+			return err
+		}
+		return tx.tx.DeleteBucket(bRecHashes) // as an older leadsync left it
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.View(func(tx *Tx) error {
+		if h, ok, err := tx.RecordHash("ask\x00u1"); h != "h1" || !ok || err != nil {
+			t.Errorf("read-only RecordHash = %q, %v, %v; want h1 from the record", h, ok, err)
+		}
+		if _, ok, _ := tx.RecordHash("ask\x00none"); ok {
+			t.Error("RecordHash found a record never staged")
+		}
+		return nil
+	})
+	s.Update(func(tx *Tx) error {
+		if h, ok, err := tx.RecordHash("ask\x00u1"); h != "h1" || !ok || err != nil {
+			t.Errorf("RecordHash = %q, %v, %v; want h1 from the record", h, ok, err)
+		}
+		return nil
+	})
+	s.View(func(tx *Tx) error {
+		if v := tx.b(bRecHashes).Get([]byte("ask\x00u1")); string(v) != "h1" {
+			t.Errorf("hashes bucket holds %q after the fallback, want h1", v)
+		}
+		return nil
+	})
+}
+
+// TestCountersMatchBucketSizesAfterRandomOperations drives every method
+// that adds or removes persons, outbox and DLQ entries and conflicts, with
+// repeats (an entry put twice, a key deleted that is not there), across
+// transactions, one of them rolled back, and compares the kept counters
+// with what bbolt counts by walking the buckets.
+func TestCountersMatchBucketSizesAfterRandomOperations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	now := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	id := func(prefix string) string { return fmt.Sprintf("%s%d", prefix, rng.IntN(30)) }
+	var dlqIDs []string
+	step := func(tx *Tx) error {
+		switch rng.IntN(9) {
+		case 0:
+			p, _, err := tx.Person(id("P"))
+			if err != nil {
+				return err
+			}
+			p.ID = id("P")
+			return tx.PutPerson(p)
+		case 1:
+			nid, err := tx.NewPersonID()
+			if err != nil {
+				return err
+			}
+			return tx.PutPerson(Person{ID: nid})
+		case 2:
+			return tx.DeletePerson(id("P"))
+		case 3:
+			return tx.Enqueue(id("P"), now)
+		case 4:
+			return tx.PutOutbox(id("P"), OutboxItem{Attempts: 1, NextAt: now})
+		case 5:
+			return tx.Dequeue(id("P"))
+		case 6:
+			d, err := tx.AddDLQ(DLQEntry{Person: id("P")})
+			dlqIDs = append(dlqIDs, d)
+			return err
+		case 7:
+			if len(dlqIDs) == 0 {
+				return tx.DeleteDLQ("D999999")
+			}
+			return tx.DeleteDLQ(dlqIDs[rng.IntN(len(dlqIDs))])
+		default:
+			return tx.PutConflict(Conflict{Record: id("r"), Key: id("e:")})
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		s.View(func(tx *Tx) error {
+			got := tx.Counts()
+			want := map[string]int{}
+			for _, b := range countedBuckets {
+				want[string(b)] = tx.b(b).Stats().KeyN
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("%s: counters differ from the buckets (-walked +kept):\n%s", when, diff)
+			}
+			if tx.OutboxDepth() != want["outbox"] || tx.DLQDepth() != want["dlq"] {
+				t.Fatalf("%s: OutboxDepth %d DLQDepth %d, want %d %d", when, tx.OutboxDepth(), tx.DLQDepth(), want["outbox"], want["dlq"])
+			}
+			return nil
+		})
+	}
+	for round := range 20 {
+		err := s.Update(func(tx *Tx) error {
+			for range 50 {
+				if err := step(tx); err != nil {
+					return err
+				}
+			}
+			if round == 7 {
+				return errors.New("roll back")
+			}
+			return nil
+		})
+		if err != nil && round != 7 {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("round %d", round))
+	}
+	s.View(func(tx *Tx) error {
+		if c := tx.Counts(); c["persons"] == 0 || c["outbox"] == 0 || c["conflicts"] == 0 {
+			t.Fatalf("counts %v: the mix should leave entries in every bucket", c)
+		}
+		return nil
+	})
+}
+
+// TestOpenCountsAStoreWithoutCounters covers a store written before the
+// counters were kept: Open counts the buckets once and saves the counts.
+func TestOpenCountsAStoreWithoutCounters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	if err := s.Update(func(tx *Tx) error {
+		for _, p := range []string{"P1", "P2", "P3"} {
+			if err := tx.PutPerson(Person{ID: p}); err != nil {
+				return err
+			}
+		}
+		if err := tx.Enqueue("P1", now); err != nil {
+			return err
+		}
+		if _, err := tx.AddDLQ(DLQEntry{Person: "P2"}); err != nil {
+			return err
+		}
+		for _, b := range countedBuckets {
+			if err := tx.b(bMeta).Delete(counterKey(b)); err != nil { // as an older leadsync left it
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.View(func(tx *Tx) error {
+		want := map[string]int{"persons": 3, "outbox": 1, "dlq": 1, "conflicts": 0}
+		if diff := cmp.Diff(want, tx.Counts()); diff != "" {
+			t.Errorf("counts after reopening (-want +got):\n%s", diff)
+		}
+		if v := tx.b(bMeta).Get(counterKey(bPersons)); string(v) != "3" {
+			t.Errorf("persons counter stored as %q, want 3", v)
+		}
+		return nil
+	})
+}
+
+func TestDueAfterWalksTheOutboxInPieces(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "s.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	later := map[string]time.Time{"P3": now.Add(2 * time.Minute), "P6": now.Add(time.Minute)}
+	s.Update(func(tx *Tx) error {
+		for _, p := range []string{"P1", "P2", "P3", "P4", "P5", "P6", "P7"} {
+			if at, ok := later[p]; ok {
+				tx.PutOutbox(p, OutboxItem{NextAt: at})
+			} else {
+				tx.Enqueue(p, now)
+			}
+		}
+		return nil
+	})
+	type piece struct {
+		Due  []string
+		Next time.Time
+		More bool
+	}
+	var got []piece
+	after := ""
+	for {
+		var pc piece
+		if err := s.View(func(tx *Tx) error {
+			var err error
+			pc.Due, pc.Next, pc.More, err = tx.DueAfter(now, after, 2)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, pc)
+		if !pc.More {
+			break
+		}
+		after = pc.Due[len(pc.Due)-1]
+	}
+	want := []piece{
+		{Due: []string{"P1", "P2"}, More: true},
+		{Due: []string{"P4", "P5"}, Next: later["P3"], More: true},
+		{Due: []string{"P7"}, Next: later["P6"]},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("pieces (-want +got):\n%s", diff)
+	}
 }

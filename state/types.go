@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/leadsync/leadsync/lead"
 )
@@ -118,9 +121,33 @@ func (t *Tx) Record(key string) (StoredRecord, bool, error) {
 	return clipRecord(r), ok, err
 }
 
-// PutRecord stages a record.
+// RecordHash returns a staged record's content hash without reading the
+// record. A record staged before the hashes had their own bucket has its
+// hash read from the record once and copied there (in a read-write
+// transaction), so the next look-up is cheap again.
+func (t *Tx) RecordHash(key string) (string, bool, error) {
+	if v := t.b(bRecHashes).Get([]byte(key)); v != nil {
+		return string(v), true, nil
+	}
+	r, ok, err := t.Record(key)
+	if err != nil || !ok {
+		return "", false, err
+	}
+	if t.tx.Writable() && r.Hash != "" {
+		if err := t.b(bRecHashes).Put([]byte(key), []byte(r.Hash)); err != nil {
+			return "", false, err
+		}
+	}
+	return r.Hash, true, nil
+}
+
+// PutRecord stages a record, and its hash in the hashes bucket. Hash values
+// are bare strings, like identities.
 func (t *Tx) PutRecord(key string, r StoredRecord) error {
 	if err := t.put(bRecords, key, r); err != nil {
+		return err
+	}
+	if err := t.b(bRecHashes).Put([]byte(key), []byte(r.Hash)); err != nil {
 		return err
 	}
 	if t.recs != nil {
@@ -186,6 +213,13 @@ func (t *Tx) Person(id string) (Person, bool, error) {
 
 // PutPerson saves a person.
 func (t *Tx) PutPerson(p Person) error {
+	// A person in the cache is in the bucket (the cache is written through
+	// and forgets deleted persons): only others may be new.
+	if _, cached := t.persons[p.ID]; !cached {
+		if err := t.countNew(bPersons, p.ID); err != nil {
+			return err
+		}
+	}
 	if err := t.put(bPersons, p.ID, p); err != nil {
 		return err
 	}
@@ -199,7 +233,7 @@ func (t *Tx) PutPerson(p Person) error {
 // DeletePerson removes a person (after a merge into another).
 func (t *Tx) DeletePerson(id string) error {
 	delete(t.persons, id)
-	return t.del(bPersons, id)
+	return t.delCounted(bPersons, id)
 }
 
 // ForEachPerson calls fn for every person, in id order.
@@ -226,6 +260,9 @@ func (t *Tx) Enqueue(person string, now time.Time) error {
 	if ok {
 		return nil
 	}
+	if err := t.addCount(bOutbox, 1); err != nil {
+		return err
+	}
 	return t.put(bOutbox, person, OutboxItem{NextAt: now, EnqueuedAt: now})
 }
 
@@ -236,11 +273,16 @@ func (t *Tx) OutboxItem(person string) (OutboxItem, bool, error) {
 	return it, ok, err
 }
 
-// PutOutbox updates an outbox entry (its backoff).
-func (t *Tx) PutOutbox(person string, it OutboxItem) error { return t.put(bOutbox, person, it) }
+// PutOutbox updates an outbox entry (its backoff), or adds one.
+func (t *Tx) PutOutbox(person string, it OutboxItem) error {
+	if err := t.countNew(bOutbox, person); err != nil {
+		return err
+	}
+	return t.put(bOutbox, person, it)
+}
 
 // Dequeue removes a person from the outbox.
-func (t *Tx) Dequeue(person string) error { return t.del(bOutbox, person) }
+func (t *Tx) Dequeue(person string) error { return t.delCounted(bOutbox, person) }
 
 // Due lists the persons whose outbox entries are due at now, at most limit
 // (0: all), and the earliest NextAt among those not yet due.
@@ -262,8 +304,39 @@ func (t *Tx) Due(now time.Time, limit int) (due []string, next time.Time, err er
 	return due, next, err
 }
 
+// DueAfter is Due over the entries whose keys sort after after (all when
+// after is ""), stopping at the limit'th due one (limit > 0), so that a
+// caller can walk a large outbox in pieces, each in a short transaction of
+// its own. more reports that it stopped before the end; next covers only
+// the entries it passed.
+func (t *Tx) DueAfter(now time.Time, after string, limit int) (due []string, next time.Time, more bool, err error) {
+	c := t.b(bOutbox).Cursor()
+	k, v := c.First()
+	if after != "" {
+		k, v = c.Seek([]byte(after))
+		if k != nil && string(k) == after {
+			k, v = c.Next()
+		}
+	}
+	for ; k != nil; k, v = c.Next() {
+		if limit > 0 && len(due) == limit {
+			return due, next, true, nil
+		}
+		var it OutboxItem
+		if err := decode(v, &it); err != nil {
+			return nil, next, false, fmt.Errorf("%s/%q: %w", bOutbox, k, err)
+		}
+		if !it.NextAt.After(now) {
+			due = append(due, string(k))
+		} else if next.IsZero() || it.NextAt.Before(next) {
+			next = it.NextAt
+		}
+	}
+	return due, next, false, nil
+}
+
 // OutboxDepth counts outbox entries.
-func (t *Tx) OutboxDepth() int { return t.b(bOutbox).Stats().KeyN }
+func (t *Tx) OutboxDepth() int { return t.count(bOutbox) }
 
 // --- DLQ
 
@@ -274,6 +347,9 @@ func (t *Tx) AddDLQ(e DLQEntry) (string, error) {
 		return "", err
 	}
 	e.ID = fmt.Sprintf("D%06d", n)
+	if err := t.countNew(bDLQ, e.ID); err != nil {
+		return "", err
+	}
 	return e.ID, t.put(bDLQ, e.ID, e)
 }
 
@@ -292,10 +368,10 @@ func (t *Tx) DLQ() ([]DLQEntry, error) {
 }
 
 // DeleteDLQ removes an entry.
-func (t *Tx) DeleteDLQ(id string) error { return t.del(bDLQ, id) }
+func (t *Tx) DeleteDLQ(id string) error { return t.delCounted(bDLQ, id) }
 
 // DLQDepth counts entries.
-func (t *Tx) DLQDepth() int { return t.b(bDLQ).Stats().KeyN }
+func (t *Tx) DLQDepth() int { return t.count(bDLQ) }
 
 // --- target ids and create intents
 
@@ -369,7 +445,13 @@ func (t *Tx) MoveNotes(from, to string) error {
 // --- conflicts
 
 // PutConflict records a merge conflict for an operator.
-func (t *Tx) PutConflict(c Conflict) error { return t.put(bConflicts, c.Record+"\x00"+c.Key, c) }
+func (t *Tx) PutConflict(c Conflict) error {
+	key := c.Record + "\x00" + c.Key
+	if err := t.countNew(bConflicts, key); err != nil {
+		return err
+	}
+	return t.put(bConflicts, key, c)
+}
 
 // Conflicts lists the recorded conflicts.
 func (t *Tx) Conflicts() ([]Conflict, error) {
@@ -385,13 +467,71 @@ func (t *Tx) Conflicts() ([]Conflict, error) {
 	return out, err
 }
 
-// Counts reports bucket sizes, for status and metrics.
+// Counts reports the number of persons, outbox entries, DLQ entries and
+// conflicts (keyed by bucket name: "persons", "outbox", "dlq",
+// "conflicts"), for status and metrics.
 func (t *Tx) Counts() map[string]int {
 	out := map[string]int{}
-	for _, b := range allBuckets {
-		out[string(b)] = t.b(b).Stats().KeyN
+	for _, b := range countedBuckets {
+		out[string(b)] = t.count(b)
 	}
 	return out
+}
+
+// --- counters
+//
+// The sizes of the buckets status reports are kept in the meta bucket
+// ("count:" + bucket -> decimal), maintained by the methods that add and
+// remove entries. bbolt can only count a bucket's keys by walking every one
+// of its pages (Bucket.Stats), which brought the whole persons bucket of
+// the state file into memory for every `once` summary and /status.
+
+var countedBuckets = [][]byte{bPersons, bOutbox, bDLQ, bConflicts}
+
+func counterKey(bucket []byte) []byte { return append([]byte("count:"), bucket...) }
+
+// initCounters counts, once, the buckets of a store written before the
+// counters were kept.
+func initCounters(tx *bolt.Tx) error {
+	meta := tx.Bucket(bMeta)
+	for _, b := range countedBuckets {
+		if meta.Get(counterKey(b)) != nil {
+			continue
+		}
+		n := tx.Bucket(b).Stats().KeyN
+		if err := meta.Put(counterKey(b), strconv.AppendInt(nil, int64(n), 10)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Tx) count(bucket []byte) int {
+	n, _ := strconv.Atoi(string(t.b(bMeta).Get(counterKey(bucket))))
+	return n
+}
+
+func (t *Tx) addCount(bucket []byte, d int) error {
+	return t.b(bMeta).Put(counterKey(bucket), strconv.AppendInt(nil, int64(t.count(bucket)+d), 10))
+}
+
+// countNew counts key as a new entry of bucket unless it is already there.
+func (t *Tx) countNew(bucket []byte, key string) error {
+	if t.b(bucket).Get([]byte(key)) != nil {
+		return nil
+	}
+	return t.addCount(bucket, 1)
+}
+
+// delCounted deletes key from a counted bucket, counting it when it was there.
+func (t *Tx) delCounted(bucket []byte, key string) error {
+	if t.b(bucket).Get([]byte(key)) == nil {
+		return nil
+	}
+	if err := t.addCount(bucket, -1); err != nil {
+		return err
+	}
+	return t.del(bucket, key)
 }
 
 // DeleteNote removes a note key.

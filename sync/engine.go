@@ -198,12 +198,14 @@ func (e *Engine) RunSource(ctx context.Context, name string, progress Progress) 
 				e.metrics.cursorAge.WithLabelValues(name).Set(0)
 			}
 			log.Debug("page staged", "page", p.Label, "records", st.Records, "changed", st.Changed, "enqueued", st.Enqueued)
+			e.releaseMemory()
 			if progress != nil {
 				progress(name, res.Pages, res.Stats)
 			}
 			return nil
 		})
 	}
+	e.releaseMemory()
 	end := e.now()
 	res.Duration = end.Sub(start)
 	result := "ok"
@@ -257,11 +259,35 @@ func (e *Engine) Drain(ctx context.Context) (PushStats, time.Time, error) {
 	e.pushLock.Lock()
 	defer e.pushLock.Unlock()
 	st, next, err := e.push.Drain(ctx)
+	e.releaseMemory()
 	if st.Created+st.Adopted+st.Updated+st.Notes+st.DLQ+st.Retrying > 0 {
 		e.log.Info("push finished", "connector", e.cfg.Target, "created", st.Created, "adopted", st.Adopted,
 			"updated", st.Updated, "notes", st.Notes, "dlq", st.DLQ, "retrying", st.Retrying)
 	}
 	return st, next, err
+}
+
+// The state file's pages a run reads stay resident (they count in the
+// process's RSS) until released, so the engine hands them back
+// (Store.ReleaseMemory) every releaseEveryRecords records staged or
+// persons recomputed (within the page's transaction), after every staged
+// page, every releaseEveryPushes persons pushed, and after every run and
+// drain. It must be that often: each page read maps its cached neighbours
+// too (the kernel's fault-around and large page-cache folios: ~100 KB per
+// scattered read measured here, and MADV_RANDOM does not stop it).
+// Releasing every 20 pages still left the whole file resident at 10,000
+// persons; every 25 records, 28 MB of it at 100,000. A release is one
+// madvise (microseconds when little is mapped); what it gives back comes
+// again from the page cache, not the disk, at the next read.
+const (
+	releaseEveryRecords = 5
+	releaseEveryPushes  = 4
+)
+
+func (e *Engine) releaseMemory() {
+	if err := e.store.ReleaseMemory(); err != nil {
+		e.log.Debug("releasing the state file's pages", "err", err)
+	}
 }
 
 // Status is the /status document.

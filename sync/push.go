@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,7 +53,11 @@ type pusher struct {
 	metrics     *Metrics
 	now         func() time.Time
 	maxBackoff  time.Duration
+	chunk       int // due entries read at a time; 0: dueChunk
 }
+
+// dueChunk is how many due outbox entries a drain reads at a time.
+const dueChunk = 256
 
 // errFatal marks a push failure that retrying cannot fix (a wrong api key):
 // the drain stops and the run fails.
@@ -66,15 +71,8 @@ func (e errFatal) Unwrap() error { return e.err }
 func (p *pusher) Drain(ctx context.Context) (PushStats, time.Time, error) {
 	var total PushStats
 	var mu gosync.Mutex
-	var due []string
 	var next time.Time
-	if err := p.st.View(func(tx *state.Tx) error {
-		var err error
-		due, next, err = tx.Due(p.now(), 0)
-		return err
-	}); err != nil {
-		return total, next, err
-	}
+	start := p.now()
 	work := make(chan string)
 	var wg gosync.WaitGroup
 	var fatal error
@@ -98,16 +96,48 @@ func (p *pusher) Drain(ctx context.Context) (PushStats, time.Time, error) {
 			}
 		}()
 	}
+	// The due entries are read dueChunk at a time, each piece in its own
+	// transaction, with the state file's pages released in between: one
+	// walk of a large outbox (100,000 entries after a first sync) mapped
+	// most of the file, and its list of ids held megabytes. Entries are
+	// taken in key order after the last one fed, so none is fed twice; an
+	// entry enqueued meanwhile before that point waits for the next drain.
+	var walkErr error
+	after, fed := "", 0
 feed:
-	for _, id := range due {
-		select {
-		case work <- id:
-		case <-ctx.Done():
-			break feed
+	for {
+		var due []string
+		var more bool
+		if walkErr = p.st.View(func(tx *state.Tx) error {
+			var err error
+			due, _, more, err = tx.DueAfter(start, after, cmp.Or(p.chunk, dueChunk))
+			return err
+		}); walkErr != nil {
+			break
 		}
+		for _, id := range due {
+			if fed > 0 && fed%releaseEveryPushes == 0 {
+				if err := p.st.ReleaseMemory(); err != nil {
+					p.log.Debug("releasing the state file's pages", "err", err)
+				}
+			}
+			select {
+			case work <- id:
+				fed++
+			case <-ctx.Done():
+				break feed
+			}
+		}
+		if !more {
+			break
+		}
+		after = due[len(due)-1]
 	}
 	close(work)
 	wg.Wait()
+	if walkErr != nil {
+		return total, next, walkErr
+	}
 	if err := p.st.View(func(tx *state.Tx) error {
 		var err error
 		_, next, err = tx.Due(p.now(), 1)

@@ -1,6 +1,8 @@
 package sync
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -254,4 +256,38 @@ func TestPersonOnlyInCRMIsNeverPushed(t *testing.T) {
 	if n, _ := f.target.count(); n != 1 {
 		t.Fatalf("%d CRM leads, want 1", n)
 	}
+}
+
+// TestDrainReadsTheOutboxInPiecesAndPushesEachDueEntryOnce drains more due
+// entries than one piece holds, with an entry in backoff between them.
+func TestDrainReadsTheOutboxInPiecesAndPushesEachDueEntryOnce(t *testing.T) {
+	f := newFixture(t)
+	f.push.chunk = 3
+	var recs []lead.Record
+	for i := range 10 {
+		recs = append(recs, rec("ask", fmt.Sprint(i), "N", "", []string{fmt.Sprintf("p%d@x.tn", i)}, nil))
+	}
+	f.stagePage("ask", recs...)
+	retryAt := f.clock.Add(time.Minute)
+	var waiting string
+	f.st.Update(func(tx *state.Tx) error {
+		waiting = tx.Identity(state.EmailKey("p4@x.tn"))
+		return tx.PutOutbox(waiting, state.OutboxItem{Attempts: 1, NextAt: retryAt})
+	})
+	s, next, err := f.push.Drain(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leads, _ := f.target.count(); s.Created != 9 || leads != 9 {
+		t.Fatalf("created %d, CRM holds %d leads; want 9 (each due person once)", s.Created, leads)
+	}
+	if !next.Equal(retryAt) {
+		t.Errorf("next = %v, want the waiting entry's %v", next, retryAt)
+	}
+	f.st.View(func(tx *state.Tx) error {
+		if d := tx.OutboxDepth(); d != 1 {
+			t.Errorf("outbox depth %d after the drain, want 1 (%s, waiting)", d, waiting)
+		}
+		return nil
+	})
 }

@@ -43,7 +43,18 @@ func (s *stager) StagePage(st *state.Store, instance string, page connectors.Pag
 	err := st.Update(func(tx *state.Tx) error {
 		stats = StageStats{Records: len(page.Records)}
 		touched := map[string]bool{}
+		// Every releaseEveryRecords records staged and persons recomputed,
+		// the state file's pages read so far are released (see
+		// releaseEveryRecords). Only memory is at stake: a failure to
+		// release changes nothing stored, and is ignored.
+		steps := 0
+		release := func() {
+			if steps++; steps%releaseEveryRecords == 0 {
+				_ = tx.ReleaseMemory()
+			}
+		}
 		for i := range page.Records {
+			release()
 			rec := page.Records[i]
 			rec.Source = instance
 			if err := s.stageRecord(tx, rec, touched, &stats); err != nil {
@@ -56,6 +67,7 @@ func (s *stager) StagePage(st *state.Store, instance string, page connectors.Pag
 		}
 		slices.Sort(ids)
 		for _, id := range ids {
+			release()
 			enq, err := s.recompute(tx, id)
 			if err != nil {
 				return err
@@ -96,13 +108,18 @@ func targetKey(id string) string { return "t:" + id }
 func (s *stager) stageRecord(tx *state.Tx, rec lead.Record, touched map[string]bool, stats *StageStats) error {
 	key := rec.Key()
 	h := recordHash(rec)
+	// The hash alone decides "unchanged": most records of a full-scan source
+	// are, and reading the whole stored record for each would bring every
+	// record page of the state file into memory.
+	if oh, ok, err := tx.RecordHash(key); err != nil {
+		return err
+	} else if ok && oh == h {
+		stats.Unchanged++
+		return nil
+	}
 	old, had, err := tx.Record(key)
 	if err != nil {
 		return err
-	}
-	if had && old.Hash == h {
-		stats.Unchanged++
-		return nil
 	}
 	keys := identityKeys(&rec)
 	if len(keys) == 0 && rec.FirstName == "" && rec.LastName == "" && len(rec.OtherPhones) == 0 {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -138,7 +139,13 @@ type pager struct {
 // it loop.
 func (p *pager) each(ctx context.Context, fn func(label string, items []json.RawMessage) error) error {
 	seenLinks := map[string]bool{}
-	seenItems := map[string]bool{}
+	// Items are remembered by a 64-bit hash of their uuid, not the uuid: the
+	// set spans a whole listing (every message of the account), and a hash
+	// takes 8 bytes where a uuid string takes ~60. Two uuids colliding would
+	// only make a page look less fresh; stopping needs every item of a page
+	// to have been seen.
+	seed := maphash.MakeSeed()
+	seenItems := map[uint64]bool{}
 	offset, next := 0, ""
 	for n := 1; ; n++ {
 		if err := ctx.Err(); err != nil {
@@ -166,11 +173,12 @@ func (p *pager) each(ctx context.Context, fn func(label string, items []json.Raw
 		fresh := 0
 		for _, it := range page.Items {
 			id := itemUUID(it)
-			if id == "" || !seenItems[id] {
+			h := maphash.String(seed, id)
+			if id == "" || !seenItems[h] {
 				fresh++
 			}
 			if id != "" {
-				seenItems[id] = true
+				seenItems[h] = true
 			}
 		}
 		if len(page.Items) > 0 && fresh == 0 {

@@ -246,11 +246,13 @@ func referrerHost(ref string) string {
 	return ref
 }
 
-// message is a decoded message with its parsed time.
+// message is a decoded message with its parsed time. It keeps no copy of
+// its raw JSON: the /messages/ list is held whole until the rooms are read
+// (tens of megabytes for a large account), and a room's record carries the
+// room's raw JSON only.
 type message struct {
 	apiMessage
-	at  time.Time
-	raw json.RawMessage
+	at time.Time
 }
 
 // pullRooms reads every message (the endpoint has no per-room or date filter
@@ -288,6 +290,9 @@ func (s *Source) pullRooms(ctx context.Context, emit func(connectors.Page) error
 			}
 			listed[id] = true
 			msgs, mprobs := s.mergeInline(id, r.Messages, byRoom[id])
+			// The room's messages are in its record now: what is left in
+			// byRoom is only what the orphans page needs.
+			delete(byRoom, id)
 			page.Problems = append(page.Problems, mprobs...)
 			rec, rprobs := s.roomRecord(r, raw, msgs)
 			page.Records = append(page.Records, rec)
@@ -301,9 +306,7 @@ func (s *Source) pullRooms(ctx context.Context, emit func(connectors.Page) error
 	orphans := connectors.Page{Label: "messages of unlisted rooms", Problems: probs}
 	ids := make([]string, 0, len(byRoom))
 	for id := range byRoom {
-		if !listed[id] {
-			ids = append(ids, id)
-		}
+		ids = append(ids, id) // listed rooms were taken out of byRoom
 	}
 	if len(ids) == 0 && len(probs) == 0 {
 		return nil
@@ -338,7 +341,9 @@ func (s *Source) readMessages(ctx context.Context) (map[string][]message, []erro
 				probs = append(probs, fmt.Errorf("message %s: no room, skipped", m.UUID))
 				continue
 			}
-			byRoom[string(m.Room)] = append(byRoom[string(m.Room)], m)
+			room := string(m.Room)
+			m.Room = "" // the map key holds it; one copy per message is enough
+			byRoom[room] = append(byRoom[room], m)
 		}
 		return nil
 	})
@@ -350,7 +355,6 @@ func (s *Source) decodeMessage(raw json.RawMessage) (message, error) {
 	if err := json.Unmarshal(raw, &m.apiMessage); err != nil {
 		return m, fmt.Errorf("message %s: %w", rawID(raw), err)
 	}
-	m.raw = raw
 	return m, nil
 }
 

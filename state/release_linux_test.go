@@ -1,0 +1,143 @@
+package state
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leadsync/leadsync/lead"
+)
+
+// mappedKB is the resident size of this process's mappings of path, from
+// /proc/self/smaps.
+func mappedKB(t *testing.T, path string) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Skipf("no smaps: %v", err)
+	}
+	var kb int64
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			in = f[len(f)-1] == path
+		case in && len(f) == 3 && f[0] == "Rss:":
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			kb += n
+		}
+	}
+	return kb
+}
+
+func TestReleaseMemoryUnmapsReadPagesAndKeepsTheData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	big := strings.Repeat("x", 2000)
+	key := func(i int) string { return fmt.Sprintf("src\x00%05d", i) }
+	if err := s.Update(func(tx *Tx) error {
+		for i := range 4000 {
+			if err := tx.PutRecord(key(i), StoredRecord{Hash: fmt.Sprint(i), Record: lead.Record{Context: big}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	readAll := func() {
+		t.Helper()
+		s.View(func(tx *Tx) error {
+			for i := range 4000 {
+				r, ok, err := tx.Record(key(i))
+				if err != nil || !ok || r.Hash != fmt.Sprint(i) || r.Record.Context != big {
+					t.Fatalf("record %d: %v %v hash %q", i, ok, err, r.Hash)
+				}
+			}
+			return nil
+		})
+	}
+	readAll()
+	before := mappedKB(t, path)
+	if before < 4096 {
+		t.Fatalf("only %d kB of the file resident after reading 8 MB of records: the test measures nothing", before)
+	}
+	if err := s.ReleaseMemory(); err != nil {
+		t.Fatal(err)
+	}
+	if after := mappedKB(t, path); after > before/8 {
+		t.Fatalf("resident %d kB before, %d kB after ReleaseMemory, want at most an eighth", before, after)
+	}
+	readAll() // the pages come back from the page cache
+	if err := s.Update(func(tx *Tx) error { return tx.PutCursor("src", Cursor{Cursor: []byte("c")}) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTxReleaseMemoryInAWriteTransaction releases mid-way through a
+// read-write transaction that goes on writing (and growing the file).
+func TestTxReleaseMemoryInAWriteTransaction(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	big := strings.Repeat("y", 2000)
+	key := func(i int) string { return fmt.Sprintf("src\x00%05d", i) }
+	if err := s.Update(func(tx *Tx) error {
+		for i := range 4000 {
+			if err := tx.PutRecord(key(i), StoredRecord{Hash: "h", Record: lead.Record{Context: big}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(tx *Tx) error {
+		for i := range 4000 {
+			if _, ok, err := tx.Record(key(i)); !ok || err != nil {
+				t.Fatalf("record %d: %v %v", i, ok, err)
+			}
+		}
+		before := mappedKB(t, path)
+		if err := tx.ReleaseMemory(); err != nil {
+			return err
+		}
+		if after := mappedKB(t, path); before < 4096 || after > before/8 {
+			t.Errorf("resident %d kB before, %d kB after Tx.ReleaseMemory, want at least 4 MB, then at most an eighth", before, after)
+		}
+		for i := 4000; i < 8000; i++ {
+			if err := tx.PutRecord(key(i), StoredRecord{Hash: "h", Record: lead.Record{Context: big}}); err != nil {
+				return err
+			}
+		}
+		return tx.ReleaseMemory()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	s.View(func(tx *Tx) error {
+		for _, i := range []int{0, 3999, 4000, 7999} {
+			if r, ok, _ := tx.Record(key(i)); !ok || r.Record.Context != big {
+				t.Errorf("record %d not read back after the releases", i)
+			}
+		}
+		return nil
+	})
+}
