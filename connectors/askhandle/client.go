@@ -289,31 +289,8 @@ func (r *roomRef) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// flexString accepts a string, a number (a phone typed as digits) or null.
-type flexString string
-
-func (f *flexString) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case bytes.Equal(b, []byte("null")):
-		*f = ""
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flexString(strings.TrimSpace(s))
-	case len(b) > 0 && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9')):
-		var n json.Number
-		if err := json.Unmarshal(b, &n); err != nil {
-			return err
-		}
-		*f = flexString(n.String())
-	default:
-		return fmt.Errorf("want a string, got %.40s", b)
-	}
-	return nil
-}
+// flexString is a vendor value that is text to us in any JSON scalar type.
+type flexString = httpapi.Text
 
 // flexBool accepts true/false, "true"/"false" and 0/1, as DRF serializers
 // behind hand-written views sometimes answer; null is false.

@@ -1,7 +1,6 @@
 package netcore
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -194,27 +193,8 @@ func (f *flexBool) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// flexString decodes an id the service may send as a string or a number.
-type flexString string
-
-func (f *flexString) UnmarshalJSON(b []byte) error {
-	if isNull(b) {
-		return nil
-	}
-	if t := bytes.TrimSpace(b); t[0] != '"' {
-		if _, err := strconv.ParseFloat(string(t), 64); err != nil {
-			return fmt.Errorf("expected a string id, got %s", shorten(string(b), 32))
-		}
-		*f = flexString(t)
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("expected a string id, got %s", shorten(string(b), 32))
-	}
-	*f = flexString(strings.TrimSpace(s))
-	return nil
-}
+// flexString is a vendor value that is text to us in any JSON scalar type.
+type flexString = httpapi.Text
 
 // usersPage is one answer of POST users.
 type usersPage struct {
