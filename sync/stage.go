@@ -12,12 +12,12 @@ import (
 
 // StageStats counts what staging one page did.
 type StageStats struct {
-	Records   int // records in the page
-	Changed   int // records new or changed
-	Unchanged int // records identical to what was staged before
-	Skipped   int // records with nothing to identify a person by
-	Enqueued  int // persons whose merged content changed
-	Conflicts int // joins refused because both persons have different CRM ids
+	Records   int `json:"records"`   // records in the page
+	Changed   int `json:"changed"`   // records new or changed
+	Unchanged int `json:"unchanged"` // records identical to what was staged before
+	Skipped   int `json:"skipped"`   // records with nothing to identify a person by
+	Enqueued  int `json:"enqueued"`  // persons whose merged content changed
+	Conflicts int `json:"conflicts"` // joins refused because both persons have different CRM ids
 }
 
 // stager resolves identities and stages pages. It holds no state of its
