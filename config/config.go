@@ -515,7 +515,7 @@ func (c *Config) validateConnector(name string) []error {
 		}
 	}
 	if ok && t.Check != nil {
-		in := c.instance(name, nil)
+		in := c.Instance(name, nil)
 		if err := t.Check(in); err != nil {
 			errs = append(errs, err)
 		}
@@ -526,7 +526,9 @@ func (c *Config) validateConnector(name string) []error {
 	return errs
 }
 
-func (c *Config) instance(name string, fill func(*connectors.Instance)) *connectors.Instance {
+// Instance builds the runtime view of one connector instance; fill sets
+// what the engine adds (logger, observer, metrics, clock).
+func (c *Config) Instance(name string, fill func(*connectors.Instance)) *connectors.Instance {
 	cc := c.Connectors[name]
 	loc := time.UTC
 	if cc.Timezone != "" {
@@ -548,10 +550,4 @@ func (c *Config) instance(name string, fill func(*connectors.Instance)) *connect
 		fill(in)
 	}
 	return in
-}
-
-// Instance builds the runtime view of one connector instance; fill sets
-// what the engine adds (logger, observer, metrics, clock).
-func (c *Config) Instance(name string, fill func(*connectors.Instance)) *connectors.Instance {
-	return c.instance(name, fill)
 }

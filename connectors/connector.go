@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/leadsync/leadsync/lead"
 )
@@ -156,8 +155,3 @@ type NopMetrics struct{}
 
 // Gauge implements Metrics.
 func (NopMetrics) Gauge(string, map[string]string, float64) {}
-
-// Clock is time as connectors see it; tests pass a fake.
-type Clock interface {
-	Now() time.Time
-}
