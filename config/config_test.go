@@ -150,3 +150,18 @@ func FuzzParse(f *testing.F) {
 		config.Parse(b, env(goodEnv)) // must not panic
 	})
 }
+
+// TestAliasBombIsRefused: YAML anchors that expand exponentially in a
+// connector's options are an error, not minutes of CPU and gigabytes.
+func TestAliasBombIsRefused(t *testing.T) {
+	bomb := "connectors:\n  x:\n    type: roborder\n    a: &a [x,x,x,x,x,x,x,x,x]\n"
+	prev := "a"
+	for _, n := range []string{"b", "c", "d", "e", "f", "g"} {
+		bomb += "    " + n + ": &" + n + " [" + strings.Repeat("*"+prev+",", 8) + "*" + prev + "]\n"
+		prev = n
+	}
+	_, err := config.Parse([]byte(bomb), env(nil))
+	if err == nil || !strings.Contains(err.Error(), "excessive aliasing") {
+		t.Fatalf("err = %v, want the alias expansion refused", err)
+	}
+}
