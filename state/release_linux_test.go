@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/leadsync/leadsync/lead"
 )
@@ -37,10 +36,7 @@ func mappedKB(t *testing.T, path string) int64 {
 
 func TestReleaseMemoryUnmapsReadPagesAndKeepsTheData(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, path)
 	defer s.Close()
 	big := strings.Repeat("x", 2000)
 	key := func(i int) string { return fmt.Sprintf("src\x00%05d", i) }
@@ -90,10 +86,7 @@ func TestReleaseMemoryUnmapsReadPagesAndKeepsTheData(t *testing.T) {
 // read-write transaction that goes on writing (and growing the file).
 func TestTxReleaseMemoryInAWriteTransaction(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, path)
 	defer s.Close()
 	big := strings.Repeat("y", 2000)
 	key := func(i int) string { return fmt.Sprintf("src\x00%05d", i) }

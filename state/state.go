@@ -108,9 +108,6 @@ func Open(path string, lockTimeout time.Duration) (*Store, error) {
 // Close closes the file.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Path is the file's path.
-func (s *Store) Path() string { return s.path }
-
 // Update runs fn in one read-write transaction.
 func (s *Store) Update(fn func(*Tx) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return fn(newWriteTx(tx)) })

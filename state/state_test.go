@@ -59,6 +59,16 @@ func TestStoredFormatGolden(t *testing.T) {
 	}
 }
 
+// openStore opens the store at path or fails the test.
+func openStore(tb testing.TB, path string) *Store {
+	tb.Helper()
+	s, err := Open(path, time.Second)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
 func TestDecodeRefusesOtherVersions(t *testing.T) {
 	var c Cursor
 	err := decode([]byte(`{"v":2,"d":{}}`), &c)
@@ -69,12 +79,9 @@ func TestDecodeRefusesOtherVersions(t *testing.T) {
 
 func TestSecondOpenFailsFastWithClearMessage(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, path)
 	defer s.Close()
-	_, err = Open(path, 50*time.Millisecond)
+	_, err := Open(path, 50*time.Millisecond)
 	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "another leadsync process") {
 		t.Fatalf("second open: %v, want ErrLocked", err)
 	}
@@ -82,10 +89,7 @@ func TestSecondOpenFailsFastWithClearMessage(t *testing.T) {
 
 func TestStateFileMode0600(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, path)
 	s.Close()
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -98,10 +102,7 @@ func TestStateFileMode0600(t *testing.T) {
 
 func TestCompactGivesBackSpaceAfterDeletions(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, path)
 	big := strings.Repeat("x", 2000)
 	s.Update(func(tx *Tx) error {
 		for i := range 3000 {
@@ -162,10 +163,7 @@ func TestDueHonoursNextAt(t *testing.T) {
 // record once, then from the bucket.
 func TestRecordHashFallsBackToTheRecordAndFillsTheBucket(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, path)
 	if err := s.Update(func(tx *Tx) error {
 		if err := tx.PutRecord("ask\x00u1", StoredRecord{Person: "P1", Hash: "h1"}); err != nil {
 			return err
@@ -175,10 +173,7 @@ func TestRecordHashFallsBackToTheRecordAndFillsTheBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = openStore(t, path)
 	defer s.Close()
 	s.View(func(tx *Tx) error {
 		if h, ok, err := tx.RecordHash("ask\x00u1"); h != "h1" || !ok || err != nil {
@@ -210,10 +205,7 @@ func TestRecordHashFallsBackToTheRecordAndFillsTheBucket(t *testing.T) {
 // with what bbolt counts by walking the buckets.
 func TestCountersMatchBucketSizesAfterRandomOperations(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, path)
 	defer s.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
 	now := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
@@ -301,10 +293,7 @@ func TestCountersMatchBucketSizesAfterRandomOperations(t *testing.T) {
 // counters were kept: Open counts the buckets once and saves the counts.
 func TestOpenCountsAStoreWithoutCounters(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, path)
 	now := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	if err := s.Update(func(tx *Tx) error {
 		for _, p := range []string{"P1", "P2", "P3"} {
@@ -328,10 +317,7 @@ func TestOpenCountsAStoreWithoutCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = openStore(t, path)
 	defer s.Close()
 	s.View(func(tx *Tx) error {
 		want := map[string]int{"persons": 3, "outbox": 1, "dlq": 1, "conflicts": 0}

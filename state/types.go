@@ -403,12 +403,6 @@ func (t *Tx) DeleteIntent(person string) error { return t.del(bIntents, person) 
 
 func noteKey(person, key string) []byte { return []byte(person + "\x00" + key) }
 
-// Note returns the CRM note id recorded for a note key and whether one is recorded.
-func (t *Tx) Note(person, key string) (string, bool) {
-	v := t.b(bNotes).Get(noteKey(person, key))
-	return string(v), v != nil
-}
-
 // PutNote records a note key as written (id may be "" for "in flight").
 func (t *Tx) PutNote(person, key, id string) error {
 	return t.b(bNotes).Put(noteKey(person, key), []byte(id))

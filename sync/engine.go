@@ -116,9 +116,8 @@ func New(cfg *config.Config, st *state.Store, o Options) (*Engine, error) {
 		return nil, fmt.Errorf("target: %q is not a configured connector instance", cfg.Target)
 	}
 	e.stage = &stager{
-		surv:   Survivorship{Priority: cfg.Merge.Priority, Target: cfg.Target},
-		target: cfg.Target,
-		now:    o.Now,
+		surv: NewSurvivorship(cfg),
+		now:  o.Now,
 		conflict: func(c state.Conflict) {
 			e.metrics.conflicts.Inc()
 			e.log.Warn("merge conflict: a record matches two persons with different CRM ids; kept apart",
@@ -133,12 +132,6 @@ func New(cfg *config.Config, st *state.Store, o Options) (*Engine, error) {
 
 // Sources lists the source instances in configuration order.
 func (e *Engine) Sources() []string { return slices.Clone(e.order) }
-
-// Metrics returns the engine's metrics.
-func (e *Engine) Metrics() *Metrics { return e.metrics }
-
-// Store returns the engine's store.
-func (e *Engine) Store() *state.Store { return e.store }
 
 // RunResult is one source run's outcome.
 type RunResult struct {
@@ -397,9 +390,6 @@ func (e *Engine) Once(ctx context.Context, only string, progress Progress) (Summ
 	}
 	return sum, errors.Join(errs...)
 }
-
-// DLQReplay moves DLQ entries (all when ids is empty) back into the outbox.
-func (e *Engine) DLQReplay(ids []string) (int, error) { return ReplayDLQ(e.store, ids, e.now()) }
 
 // ReplayDLQ moves DLQ entries (all when ids is empty) back into the outbox.
 func ReplayDLQ(st *state.Store, ids []string, now time.Time) (int, error) {

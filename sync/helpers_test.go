@@ -133,7 +133,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { st.Close() })
 	f := &fixture{t: t, st: st, target: newMemTarget(), clock: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)}
 	now := func() time.Time { return f.clock }
-	f.stage = &stager{target: "crm", now: now}
+	f.stage = &stager{surv: Survivorship{Target: "crm"}, now: now}
 	f.push = &pusher{st: st, stage: f.stage, target: f.target, name: "crm", concurrency: 2,
 		log: discardLogger(), now: now, maxBackoff: time.Minute}
 	return f

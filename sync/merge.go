@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/leadsync/leadsync/config"
 	"github.com/leadsync/leadsync/lead"
 )
 
@@ -27,6 +28,11 @@ import (
 type Survivorship struct {
 	Priority []string // connector instance names, best first
 	Target   string   // the target instance
+}
+
+// NewSurvivorship is the configured survivorship: merge.priority and the target instance.
+func NewSurvivorship(cfg *config.Config) Survivorship {
+	return Survivorship{Priority: cfg.Merge.Priority, Target: cfg.Target}
 }
 
 func (s Survivorship) rank(instance string) int {

@@ -20,11 +20,14 @@ type notePlan struct {
 	Text string
 }
 
+// noteIntentPrefix starts the note keys that mark a note in flight.
+const noteIntentPrefix = "intent:"
+
 // intentKey is the note key marking "this text may already be in the CRM":
 // written before the note is sent, cleared when its id is recorded.
 func (n *notePlan) intentKey() string {
 	h := sha256.Sum256([]byte(n.Text))
-	return "intent:" + hex.EncodeToString(h[:8])
+	return noteIntentPrefix + hex.EncodeToString(h[:8])
 }
 
 type pendingMsg struct {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -198,27 +199,36 @@ func isConfigError(err error) bool {
 	return errors.As(err, &se) && (se.Status == 403 || se.Status == 404)
 }
 
+// backoff schedules the next attempt. The log line is written after the
+// commit: Batch may run its closure twice.
 func (p *pusher) backoff(id string, cause error) error {
-	return p.st.Batch(func(tx *state.Tx) error {
-		it, ok, err := tx.OutboxItem(id)
+	var it state.OutboxItem
+	var d time.Duration
+	err := p.st.Batch(func(tx *state.Tx) error {
+		var ok bool
+		var err error
+		it, ok, err = tx.OutboxItem(id)
 		if err != nil || !ok {
 			return err
 		}
 		it.Attempts++
-		d := time.Duration(1<<min(it.Attempts, 16)) * time.Second
-		if d > p.maxBackoff {
-			d = p.maxBackoff
-		}
+		d = min(time.Duration(1<<min(it.Attempts, 16))*time.Second, p.maxBackoff)
 		d = d/2 + rand.N(d/2+1)
 		it.NextAt = p.now().Add(d)
 		it.LastError = cause.Error()
-		p.log.Warn("push failed, will retry", "connector", p.name, "person", id, "attempt", it.Attempts, "retry_in", d.Round(time.Millisecond).String(), "err", cause)
 		return tx.PutOutbox(id, it)
 	})
+	if err == nil {
+		p.log.Warn("push failed, will retry", "connector", p.name, "person", id, "attempt", it.Attempts, "retry_in", d.Round(time.Millisecond).String(), "err", cause)
+	}
+	return err
 }
 
+// deadLetter moves a refused person to the DLQ; the warning is logged
+// after the commit, since Batch may run its closure twice.
 func (p *pusher) deadLetter(id string, rej *connectors.RejectedError) error {
-	return p.st.Batch(func(tx *state.Tx) error {
+	var dlqID, email string
+	err := p.st.Batch(func(tx *state.Tx) error {
 		_, recs, merged, ok, err := p.stage.loadPerson(tx, id)
 		if err != nil {
 			return err
@@ -230,14 +240,17 @@ func (p *pusher) deadLetter(id string, rej *connectors.RejectedError) error {
 				e.Phones = append(e.Phones, recs[i].OtherPhones...)
 			}
 		}
-		dlqID, err := tx.AddDLQ(e)
-		if err != nil {
+		if dlqID, err = tx.AddDLQ(e); err != nil {
 			return err
 		}
-		p.log.Warn("lead refused by the CRM, moved to the DLQ", "connector", p.name, "person", id, "dlq", dlqID,
-			"email", lead.Mask(merged.Email()), "reason", rej.Error())
+		email = merged.Email()
 		return tx.Dequeue(id)
 	})
+	if err == nil {
+		p.log.Warn("lead refused by the CRM, moved to the DLQ", "connector", p.name, "person", id, "dlq", dlqID,
+			"email", lead.Mask(email), "reason", rej.Error())
+	}
+	return err
 }
 
 // push does the CRM work for one person. Every CRM answer is recorded in the
@@ -409,7 +422,7 @@ func (p *pusher) writeNotes(ctx context.Context, id, slug string, plans []notePl
 	var existing map[string]string
 	inflight := adopted
 	for k := range sent {
-		if len(k) > 7 && k[:7] == "intent:" {
+		if strings.HasPrefix(k, noteIntentPrefix) {
 			inflight = true
 		}
 	}

@@ -204,7 +204,6 @@ func TestExtraContactsWrittenOnceAsNote(t *testing.T) {
 // the pusher writes nothing back.
 func TestChangeMadeInCRMIsNotOverwrittenByOlderVendorData(t *testing.T) {
 	f := newFixture(t)
-	f.stage.surv.Target = "crm"
 	vendor := rec("ask", "1", "Ali", "Bensalah", []string{"ali@x.tn"}, []string{"+21620123456"})
 	vendor.UpdatedAt = t0
 	f.stagePage("ask", vendor)
@@ -240,7 +239,6 @@ func TestChangeMadeInCRMIsNotOverwrittenByOlderVendorData(t *testing.T) {
 // known (for matching) but never written back.
 func TestPersonOnlyInCRMIsNeverPushed(t *testing.T) {
 	f := newFixture(t)
-	f.stage.surv.Target = "crm"
 	crm := rec("crm", "typed-1", "Mohamed", "Laarbi", []string{"m@x.tn"}, []string{"+21655111222"})
 	crm.TargetID = "typed-1"
 	if s := f.stagePage("crm", crm); s.Enqueued != 0 {

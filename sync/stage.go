@@ -23,8 +23,7 @@ type StageStats struct {
 // stager resolves identities and stages pages. It holds no state of its
 // own: everything lives in the transaction it is given.
 type stager struct {
-	surv     Survivorship
-	target   string // the target instance: its records are the CRM's own view
+	surv     Survivorship // surv.Target names the target instance: its records are the CRM's own view
 	now      func() time.Time
 	conflict func(state.Conflict)
 	// beforeCommit, when set, runs last in the staging transaction; an error
@@ -167,7 +166,7 @@ func (s *stager) stageRecord(tx *state.Tx, rec lead.Record, touched map[string]b
 			}
 		}
 	}
-	if rec.TargetID != "" && rec.Source == s.target && tx.TargetID(survivor) == "" {
+	if rec.TargetID != "" && rec.Source == s.surv.Target && tx.TargetID(survivor) == "" {
 		if err := tx.PutTargetID(survivor, rec.TargetID); err != nil {
 			return err
 		}
@@ -343,7 +342,7 @@ func (s *stager) recompute(tx *state.Tx, id string) (bool, error) {
 		return false, nil
 	}
 	p.Hash = h
-	if onlyFrom(recs, s.target) {
+	if onlyFrom(recs, s.surv.Target) {
 		p.PushedHash = h
 		return false, tx.PutPerson(p)
 	}

@@ -141,7 +141,7 @@ func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Ti
 		b.Fatal(err)
 	}
 	defer st.Close()
-	s := &stager{target: "crm", now: func() time.Time { return now }}
+	s := &stager{surv: Survivorship{Target: "crm"}, now: func() time.Time { return now }}
 	staged := make([][]lead.Record, len(vendor))
 	var spent time.Duration
 	for i, vp := range vendor {

@@ -14,22 +14,35 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/leadsync/leadsync/config"
 	"github.com/leadsync/leadsync/state"
 	lsync "github.com/leadsync/leadsync/sync"
 )
 
-func openEngine(c *config.Config, stderr io.Writer) (*lsync.Engine, *state.Store, error) {
-	st, err := state.Open(c.State.Path, time.Duration(c.State.LockTimeout))
+// openStore opens the configured state file.
+func openStore(c *config.Config) (*state.Store, error) {
+	return state.Open(c.State.Path, time.Duration(c.State.LockTimeout))
+}
+
+// openEngine loads the configuration at path, opens its store and builds
+// the engine; the caller closes the store.
+func openEngine(path string, stderr io.Writer) (*config.Config, *lsync.Engine, *state.Store, error) {
+	c, err := loadConfig(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	st, err := openStore(c)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	eng, err := lsync.New(c, st, lsync.Options{Logger: newLogger(c, stderr)})
 	if err != nil {
 		st.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return eng, st, nil
+	return c, eng, st, nil
 }
 
 func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -61,11 +74,7 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	eng, st, err := openEngine(c, stderr)
+	c, eng, st, err := openEngine(*path, stderr)
 	if err != nil {
 		return err
 	}
@@ -94,11 +103,7 @@ func cmdOnce(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	eng, st, err := openEngine(c, stderr)
+	_, eng, st, err := openEngine(*path, stderr)
 	if err != nil {
 		return err
 	}
@@ -123,11 +128,7 @@ func progressPrinter(w io.Writer) lsync.Progress {
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func printSummary(w io.Writer, sum lsync.Summary, st *state.Store) {
@@ -193,7 +194,7 @@ func cmdDLQ(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := state.Open(c.State.Path, time.Duration(c.State.LockTimeout))
+	st, err := openStore(c)
 	if err != nil {
 		return err
 	}

@@ -44,16 +44,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := os.WriteFile(cfgPath, []byte(env.Config(filepath.Join(dir, "leadsync.db"), "@every 5m")), 0o600); err != nil {
 		return err
 	}
-	c, err := config.Load(cfgPath)
+	c, eng, st, err := openEngine(cfgPath, stderr)
 	if err != nil {
-		return fmt.Errorf("demo config: %w", err)
-	}
-	fmt.Fprintf(stdout, "fake vendors on 127.0.0.1; syncing %d sources into the fake CRM (config: %s)\n\n", len(c.Connectors)-1, cfgPath)
-	eng, st, err := openEngine(c, stderr)
-	if err != nil {
-		return err
+		return fmt.Errorf("demo: %w", err)
 	}
 	defer st.Close()
+	fmt.Fprintf(stdout, "fake vendors on 127.0.0.1; syncing %d sources into the fake CRM (config: %s)\n\n", len(eng.Sources()), cfgPath)
 	sum, err := eng.Once(ctx, "", nil)
 	printSummary(stdout, sum, st)
 	if err != nil {
@@ -64,7 +60,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func printCRM(w io.Writer, env *demo.Env, st *state.Store, c *config.Config) error {
-	persons, err := lsync.ListPersons(st, lsync.Survivorship{Priority: c.Merge.Priority, Target: c.Target})
+	persons, err := lsync.ListPersons(st, lsync.NewSurvivorship(c))
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,6 @@ import (
 	_ "time/tzdata" // zone data in the binary: per-instance timezones work on any base image
 
 	"github.com/lmittmann/tint"
-	"golang.org/x/term"
 
 	"github.com/leadsync/leadsync/config"
 	_ "github.com/leadsync/leadsync/connectors/all"
@@ -117,7 +116,7 @@ func newLogger(c *config.Config, w io.Writer) *slog.Logger {
 	format := c.Log.Format
 	if format == "auto" {
 		format = "json"
-		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if isTerminal(w) {
 			format = "tint"
 		}
 	}

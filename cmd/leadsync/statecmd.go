@@ -54,7 +54,7 @@ func cmdState(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "compacted %s: %d -> %d bytes\n", c.State.Path, before, after)
 		return nil
 	}
-	st, err := state.Open(c.State.Path, lockTimeout)
+	st, err := openStore(c)
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func cmdState(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		if len(pos) != 1 {
 			return &exitError{2, errors.New("show needs one QUERY (email, phone, person id, CRM id or instance:source_id)")}
 		}
-		v, err := lsync.ShowPerson(st, lsync.Survivorship{Priority: c.Merge.Priority, Target: c.Target}, c.DefaultRegion, pos[0])
+		v, err := lsync.ShowPerson(st, lsync.NewSurvivorship(c), c.DefaultRegion, pos[0])
 		if err != nil {
 			return err
 		}
