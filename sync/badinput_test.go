@@ -11,7 +11,6 @@ import (
 	_ "github.com/leadsync/leadsync/connectors/all"
 	"github.com/leadsync/leadsync/connectors/vendortest"
 	"github.com/leadsync/leadsync/internal/demo"
-	"github.com/leadsync/leadsync/state"
 )
 
 // One vendor answering garbage fails that vendor's run only: the engine runs
@@ -49,15 +48,11 @@ func TestOneVendorAnsweringGarbageLeavesTheOthersUnaffected(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				st, err := state.Open(cfg.State.Path, time.Second)
+				eng, st, err := Open(cfg, Options{Logger: discardLogger()})
 				if err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { st.Close() })
-				eng, err := New(cfg, st, Options{Logger: discardLogger()})
-				if err != nil {
-					t.Fatal(err)
-				}
 				sum, err := eng.Once(context.Background(), "", nil)
 				if err == nil {
 					t.Fatal("Once reported no error although one vendor answered garbage")

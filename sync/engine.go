@@ -130,6 +130,21 @@ func New(cfg *config.Config, st *state.Store, o Options) (*Engine, error) {
 	return e, nil
 }
 
+// Open opens the configured state file and builds the engine over it. The
+// caller closes the store when done with both.
+func Open(cfg *config.Config, o Options) (*Engine, *state.Store, error) {
+	st, err := state.Open(cfg.State.Path, time.Duration(cfg.State.LockTimeout))
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := New(cfg, st, o)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return e, st, nil
+}
+
 // Sources lists the source instances in configuration order.
 func (e *Engine) Sources() []string { return slices.Clone(e.order) }
 

@@ -37,7 +37,6 @@ import (
 	"github.com/leadsync/leadsync/connectors/roborder/robordertest"
 	"github.com/leadsync/leadsync/connectors/vendortest"
 	"github.com/leadsync/leadsync/internal/demo"
-	"github.com/leadsync/leadsync/state"
 	lsync "github.com/leadsync/leadsync/sync"
 )
 
@@ -124,15 +123,11 @@ connectors:
 	if err != nil {
 		log.Fatal(err)
 	}
-	st, err := state.Open(cfg.State.Path, time.Second)
+	eng, st, err := lsync.Open(cfg, lsync.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer st.Close()
-	eng, err := lsync.New(cfg, st, lsync.Options{})
-	if err != nil {
-		log.Fatal(err)
-	}
 	ctx := context.Background()
 	if res := eng.RunSource(ctx, "facebook", nil); res.Err != nil || res.Stats.Enqueued != n {
 		log.Fatalf("staging: %v (%d enqueued, want %d)", res.Err, res.Stats.Enqueued, n)

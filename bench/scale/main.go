@@ -52,7 +52,6 @@ import (
 	"github.com/leadsync/leadsync/connectors/epixel/epixeltest"
 	"github.com/leadsync/leadsync/connectors/roborder/robordertest"
 	"github.com/leadsync/leadsync/internal/demo"
-	"github.com/leadsync/leadsync/state"
 	lsync "github.com/leadsync/leadsync/sync"
 )
 
@@ -105,15 +104,11 @@ func onceInProcess(cfgPath, profile string) child {
 	if err != nil {
 		log.Fatal(err)
 	}
-	st, err := state.Open(c.State.Path, time.Second)
+	eng, st, err := lsync.Open(c, lsync.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer st.Close()
-	eng, err := lsync.New(c, st, lsync.Options{})
-	if err != nil {
-		log.Fatal(err)
-	}
 	runtime.GC()
 	stop := make(chan struct{})
 	done := make(chan uint64)

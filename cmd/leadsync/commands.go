@@ -33,13 +33,8 @@ func openEngine(path string, stderr io.Writer) (*config.Config, *lsync.Engine, *
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	st, err := openStore(c)
+	eng, st, err := lsync.Open(c, lsync.Options{Logger: newLogger(c, stderr)})
 	if err != nil {
-		return nil, nil, nil, err
-	}
-	eng, err := lsync.New(c, st, lsync.Options{Logger: newLogger(c, stderr)})
-	if err != nil {
-		st.Close()
 		return nil, nil, nil, err
 	}
 	return c, eng, st, nil
