@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -206,7 +207,7 @@ func (c *Client) UpsertLead(ctx context.Context, u LeadUpdate) error {
 	}
 	if u.Status != "" {
 		u.Status = strings.ToUpper(strings.TrimSpace(u.Status))
-		if !validStatus(u.Status) {
+		if !slices.Contains(Statuses, u.Status) {
 			return fmt.Errorf("botpenguin: lead upsert: status %q is not one of %v", u.Status, Statuses)
 		}
 	}
@@ -227,15 +228,6 @@ func (c *Client) UpsertLead(ctx context.Context, u LeadUpdate) error {
 		return fmt.Errorf("%s: %s: %w", c.http.Name(), label, err)
 	}
 	return nil
-}
-
-func validStatus(s string) bool {
-	for _, v := range Statuses {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 // classify marks the failures retrying cannot fix (a refused token, 403,

@@ -10,41 +10,42 @@ import (
 	"time"
 
 	"github.com/leadsync/leadsync/connectors"
+	"github.com/leadsync/leadsync/connectors/httpapi"
 	"github.com/leadsync/leadsync/lead"
 )
 
 // apiChat is a BotPenguin inbox chat. Contact details come either flat
 // (name, email, phone, dialCode) or nested under profile.userDetails; both
-// are read and merged.
+// are read and merged. An httpapi.Text comes trimmed.
 type apiChat struct {
-	ID          flexString        `json:"_id"`
-	UUID        flexString        `json:"uuid"`
-	Status      flexString        `json:"status"`
+	ID          httpapi.Text      `json:"_id"`
+	UUID        httpapi.Text      `json:"uuid"`
+	Status      httpapi.Text      `json:"status"`
 	CreatedAt   json.RawMessage   `json:"createdAt"`
 	UpdatedAt   json.RawMessage   `json:"updatedAt"`
 	LastMessage json.RawMessage   `json:"lastMessage"`
 	Tags        []json.RawMessage `json:"tags"`
 	Attributes  []struct {
-		Key   flexString      `json:"key"`
+		Key   httpapi.Text    `json:"key"`
 		Value json.RawMessage `json:"value"`
 	} `json:"attributes"`
 	Notes []struct {
-		Title       flexString `json:"title"`
-		Description flexString `json:"description"`
+		Title       httpapi.Text `json:"title"`
+		Description httpapi.Text `json:"description"`
 	} `json:"notes"`
 
-	Name     flexString `json:"name"`
-	Email    flexString `json:"email"`
-	Phone    flexString `json:"phone"`
-	DialCode flexString `json:"dialCode"`
+	Name     httpapi.Text `json:"name"`
+	Email    httpapi.Text `json:"email"`
+	Phone    httpapi.Text `json:"phone"`
+	DialCode httpapi.Text `json:"dialCode"`
 	Profile  *struct {
 		UserDetails *struct {
-			Name    flexString `json:"name"`
-			Email   flexString `json:"email"`
+			Name    httpapi.Text `json:"name"`
+			Email   httpapi.Text `json:"email"`
 			Contact *struct {
 				Phone *struct {
-					Number flexString `json:"number"`
-					Prefix flexString `json:"prefix"`
+					Number httpapi.Text `json:"number"`
+					Prefix httpapi.Text `json:"prefix"`
 				} `json:"phone"`
 			} `json:"contact"`
 		} `json:"userDetails"`
@@ -76,9 +77,9 @@ func ToRecord(in *connectors.Instance, botID string, raw json.RawMessage) (lead.
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return lead.Record{}, nil, fmt.Errorf("unreadable chat: %w", err)
 	}
-	id := strings.TrimSpace(string(c.UUID))
+	id := string(c.UUID)
 	if id == "" {
-		id = strings.TrimSpace(string(c.ID))
+		id = string(c.ID)
 	}
 	if id == "" {
 		return lead.Record{}, nil, errors.New("chat without uuid or _id")
@@ -86,7 +87,7 @@ func ToRecord(in *connectors.Instance, botID string, raw json.RawMessage) (lead.
 	rec := lead.Record{
 		Source:   in.Name,
 		SourceID: id,
-		Status:   strings.TrimSpace(string(c.Status)),
+		Status:   string(c.Status),
 		Channel:  channel(c.LastMessage),
 		Context:  "botpenguin bot " + botID,
 		Raw:      append([]byte(nil), raw...),
@@ -128,14 +129,14 @@ func ToRecord(in *connectors.Instance, botID string, raw json.RawMessage) (lead.
 func attributes(c apiChat) map[string]string {
 	m := map[string]string{}
 	for _, a := range c.Attributes {
-		k := strings.TrimSpace(string(a.Key))
+		k := string(a.Key)
 		if k == "" {
 			continue
 		}
 		m[k] = render(a.Value)
 	}
 	for i, n := range c.Notes {
-		title := strings.TrimSpace(string(n.Title))
+		title := string(n.Title)
 		if title == "" {
 			title = strconv.Itoa(i + 1)
 		}
@@ -176,15 +177,15 @@ func render(v json.RawMessage) string {
 // chat list names it on lastMessage, when at all.
 func channel(raw json.RawMessage) string {
 	var lm struct {
-		Channel  flexString `json:"channel"`
-		Platform flexString `json:"platform"`
-		Source   flexString `json:"source"`
+		Channel  httpapi.Text `json:"channel"`
+		Platform httpapi.Text `json:"platform"`
+		Source   httpapi.Text `json:"source"`
 	}
 	if len(bytes.TrimSpace(raw)) == 0 || json.Unmarshal(raw, &lm) != nil {
 		return defaultChannel
 	}
-	for _, c := range []flexString{lm.Channel, lm.Platform, lm.Source} {
-		if s := strings.ToLower(strings.TrimSpace(string(c))); s != "" {
+	for _, c := range []httpapi.Text{lm.Channel, lm.Platform, lm.Source} {
+		if s := strings.ToLower(string(c)); s != "" {
 			return s
 		}
 	}

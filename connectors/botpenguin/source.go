@@ -20,11 +20,8 @@ type Source struct {
 	log    *slog.Logger
 }
 
-// NewSource checks in and builds its source.
+// NewSource checks in (NewClient does what Check does) and builds its source.
 func NewSource(in *connectors.Instance) (*Source, error) {
-	if err := Check(in); err != nil {
-		return nil, err
-	}
 	c, err := NewClient(in)
 	if err != nil {
 		return nil, err

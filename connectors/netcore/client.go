@@ -193,9 +193,6 @@ func (f *flexBool) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// flexString is a vendor value that is text to us in any JSON scalar type.
-type flexString = httpapi.Text
-
 // usersPage is one answer of POST users.
 type usersPage struct {
 	Users       []json.RawMessage `json:"users"`
@@ -225,17 +222,10 @@ func (p *usersPage) more(page, limit int) bool {
 	return true
 }
 
-func decodeUsersPage(body []byte) (*usersPage, error) {
-	var p usersPage
-	if err := httpapi.DecodeJSON(body, &p); err != nil {
-		return nil, err
-	}
-	return &p, nil
-}
-
 // users asks for one page of the users whose last interaction is in [start, end].
 func (c *client) users(ctx context.Context, channels []int, start, end time.Time, page, limit int, label string) (*usersPage, error) {
-	resp, err := c.http.Do(ctx, &httpapi.Request{
+	var p usersPage
+	_, err := c.http.JSON(ctx, &httpapi.Request{
 		Method: http.MethodPost,
 		Path:   "users",
 		Query:  pageQuery(page, limit),
@@ -246,21 +236,17 @@ func (c *client) users(ctx context.Context, channels []int, start, end time.Time
 			"endDate":    formatTime(end),
 		},
 		Label: label,
-	})
+	}, &p)
 	if err != nil {
 		return nil, classify(err)
 	}
-	p, err := decodeUsersPage(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", c.http.Name(), label, err)
-	}
-	return p, nil
+	return &p, nil
 }
 
 // apiUser is one element of users[].
 type apiUser struct {
-	UserID          flexString      `json:"userId"`
-	BotUserID       flexString      `json:"botUserId"`
+	UserID          httpapi.Text    `json:"userId"`
+	BotUserID       httpapi.Text    `json:"botUserId"`
 	ChannelName     string          `json:"channelName"`
 	UserName        string          `json:"userName"`
 	Name            string          `json:"name"`
@@ -299,16 +285,9 @@ func (p *transcriptsPage) more(page, limit int) bool {
 	return len(p.Transcripts) >= limit
 }
 
-func decodeTranscriptsPage(body []byte) (*transcriptsPage, error) {
-	var p transcriptsPage
-	if err := httpapi.DecodeJSON(body, &p); err != nil {
-		return nil, err
-	}
-	return &p, nil
-}
-
 func (c *client) transcripts(ctx context.Context, botUserID string, channel int, start, end time.Time, page, limit int, label string) (*transcriptsPage, error) {
-	resp, err := c.http.Do(ctx, &httpapi.Request{
+	var p transcriptsPage
+	_, err := c.http.JSON(ctx, &httpapi.Request{
 		Method: http.MethodPost,
 		Path:   "transcripts",
 		Query:  pageQuery(page, limit),
@@ -319,15 +298,11 @@ func (c *client) transcripts(ctx context.Context, botUserID string, channel int,
 			"endDate":   formatTime(end),
 		},
 		Label: label,
-	})
+	}, &p)
 	if err != nil {
 		return nil, classify(err)
 	}
-	p, err := decodeTranscriptsPage(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", c.http.Name(), label, err)
-	}
-	return p, nil
+	return &p, nil
 }
 
 type usage struct {

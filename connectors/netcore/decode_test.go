@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/leadsync/leadsync/connectors/httpapi"
 )
 
 func readTestdata(t *testing.T, name string) []byte {
@@ -18,6 +19,24 @@ func readTestdata(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// decodeUsersPage and decodeTranscriptsPage decode a page as client.users
+// and client.transcripts do (httpapi.Client.JSON), without the HTTP call.
+func decodeUsersPage(body []byte) (*usersPage, error) {
+	var p usersPage
+	if err := httpapi.DecodeJSON(body, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func decodeTranscriptsPage(body []byte) (*transcriptsPage, error) {
+	var p transcriptsPage
+	if err := httpapi.DecodeJSON(body, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
 }
 
 func TestParseLoginAcceptsEveryExpiryShape(t *testing.T) {
@@ -104,22 +123,23 @@ func TestDecodeUsersPageShapes(t *testing.T) {
 func TestUsersPageMore(t *testing.T) {
 	user := `[{"userId":"a"}]`
 	tests := []struct {
-		name string
-		body string
-		page int
-		want bool
+		name  string
+		body  string
+		page  int
+		limit int
+		want  bool
 	}{
-		{"hasNextPage true", `{"users":` + user + `,"hasNextPage":true}`, 1, true},
-		{"hasNextPage false", `{"users":` + user + `,"hasNextPage":false,"pages":5}`, 1, false},
-		{"hasNextPage 1", `{"users":` + user + `,"hasNextPage":1}`, 1, true},
-		{"hasNextPage 0", `{"users":` + user + `,"hasNextPage":0}`, 1, false},
-		{"hasNextPage \"1\"", `{"users":` + user + `,"hasNextPage":"1"}`, 1, true},
-		{"page >= pages wins over hasNextPage", `{"users":` + user + `,"hasNextPage":true,"page":3,"pages":3}`, 3, false},
-		{"page < pages", `{"users":` + user + `,"page":"2","pages":"3"}`, 2, true},
-		{"pages 0 is no count", `{"users":` + user + `,"hasNextPage":true,"pages":0}`, 1, true},
-		{"empty page", `{"users":[],"hasNextPage":true}`, 1, false},
-		{"neither: full page", `{"users":` + user + `}`, 1, true},
-		{"neither: short page", `{"users":` + user + `}`, 1, false},
+		{"hasNextPage true", `{"users":` + user + `,"hasNextPage":true}`, 1, 1, true},
+		{"hasNextPage false", `{"users":` + user + `,"hasNextPage":false,"pages":5}`, 1, 1, false},
+		{"hasNextPage 1", `{"users":` + user + `,"hasNextPage":1}`, 1, 1, true},
+		{"hasNextPage 0", `{"users":` + user + `,"hasNextPage":0}`, 1, 1, false},
+		{"hasNextPage \"1\"", `{"users":` + user + `,"hasNextPage":"1"}`, 1, 1, true},
+		{"page >= pages wins over hasNextPage", `{"users":` + user + `,"hasNextPage":true,"page":3,"pages":3}`, 3, 1, false},
+		{"page < pages", `{"users":` + user + `,"page":"2","pages":"3"}`, 2, 1, true},
+		{"pages 0 is no count", `{"users":` + user + `,"hasNextPage":true,"pages":0}`, 1, 1, true},
+		{"empty page", `{"users":[],"hasNextPage":true}`, 1, 1, false},
+		{"neither: full page", `{"users":` + user + `}`, 1, 1, true},
+		{"neither: short page", `{"users":` + user + `}`, 1, 2, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,11 +147,7 @@ func TestUsersPageMore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			limit := 1
-			if strings.HasPrefix(tt.name, "neither: short") {
-				limit = 2
-			}
-			if got := p.more(tt.page, limit); got != tt.want {
+			if got := p.more(tt.page, tt.limit); got != tt.want {
 				t.Errorf("more = %v, want %v", got, tt.want)
 			}
 		})
@@ -176,7 +192,7 @@ func TestDecodeUsageAcceptsNumbersAndStrings(t *testing.T) {
 	}
 }
 
-func TestFlexStringAcceptsNumericIDs(t *testing.T) {
+func TestUserIDsMayBeJSONNumbers(t *testing.T) {
 	var u apiUser
 	if err := json.Unmarshal([]byte(`{"userId":12345,"botUserId":919876543210}`), &u); err != nil {
 		t.Fatal(err)

@@ -250,6 +250,8 @@ func (s *Source) record(ctx context.Context, raw json.RawMessage, now time.Time,
 var (
 	emailKeys = map[string]bool{"email": true, "emailid": true, "emailaddress": true}
 	phoneKeys = map[string]bool{"phone": true, "phonenumber": true, "mobile": true, "mobilenumber": true, "contactnumber": true}
+	// fieldKey drops what emailKeys and phoneKeys leave out of a field name.
+	fieldKey = strings.NewReplacer(" ", "", "_", "", "-", "")
 )
 
 // attachBotUser copies the bot user's tags and custom fields onto rec.
@@ -273,7 +275,7 @@ func attachBotUser(rec *lead.Record, bu botUser, region string) []error {
 			rec.Attributes = map[string]string{}
 		}
 		rec.Attributes[k] = v
-		norm := strings.ToLower(strings.NewReplacer(" ", "", "_", "", "-", "").Replace(k))
+		norm := strings.ToLower(fieldKey.Replace(k))
 		switch {
 		case emailKeys[norm]:
 			emails = append(emails, v)

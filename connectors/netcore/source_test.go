@@ -441,7 +441,7 @@ func TestBadDatesAreProblemsAndTheRecordIsKept(t *testing.T) {
 
 func TestTranscriptsReadPageByPage(t *testing.T) {
 	e := newEnv(t, map[string]any{"transcript_page_size": 25})
-	e.fake.AddUsers(netcoretest.User{UserID: "talker", BotUserID: "talker", ChannelName: "webchat", LastInteracted: ts(t0.Add(-time.Hour))})
+	e.fake.AddUsers(netcoreUser("talker", "webchat"))
 	for i := range 60 {
 		e.fake.AddTranscript(1010, "talker", netcoretest.Entry{From: "User", Type: "text",
 			Payload: map[string]any{"message": fmt.Sprint("m", i)}, CreatedAt: ts(t0.Add(-2*time.Hour + time.Duration(i)*time.Second))})
@@ -458,7 +458,7 @@ func TestTranscriptsReadPageByPage(t *testing.T) {
 
 func TestTranscriptRefusalIsProblem(t *testing.T) {
 	e := newEnv(t, nil)
-	e.fake.AddUsers(netcoretest.User{UserID: "r", BotUserID: "r", ChannelName: "webchat", LastInteracted: ts(t0.Add(-time.Hour))})
+	e.fake.AddUsers(netcoreUser("r", "webchat"))
 	fault(e, statusFault("/transcripts", 400, `{"statusCode":400,"message":"startDate must not be older than 3 months"}`))
 	pages := e.mustPull(t, nil)
 	n, problems := records(pages)
@@ -488,9 +488,9 @@ func TestForbiddenIsConfigError(t *testing.T) {
 func TestRepeatedUsersPageStopsTheRun(t *testing.T) {
 	e := newEnv(t, map[string]any{"page_size": 1})
 	e.fake.AddUsers(
-		netcoretest.User{UserID: "a", BotUserID: "a", ChannelName: "webchat", LastInteracted: ts(t0.Add(-time.Hour))},
-		netcoretest.User{UserID: "b", BotUserID: "b", ChannelName: "webchat", LastInteracted: ts(t0.Add(-time.Hour))},
-		netcoretest.User{UserID: "c", BotUserID: "c", ChannelName: "webchat", LastInteracted: ts(t0.Add(-time.Hour))},
+		netcoreUser("a", "webchat"),
+		netcoreUser("b", "webchat"),
+		netcoreUser("c", "webchat"),
 	)
 	page1 := `{"users":[{"userId":"a","channelName":"webchat"}],"page":1,"pages":3,"hasNextPage":true}`
 	fault(e, bodyFault("/users", page1))
@@ -533,35 +533,35 @@ func TestUsageFailureIsLoggedAndDoesNotFailTheRun(t *testing.T) {
 	}
 }
 
-func TestEmitErrorStopsPull(t *testing.T) {
+// threePageSource is a source over three webchat users, one per page.
+func threePageSource(t *testing.T) connectors.Source {
+	t.Helper()
 	e := newEnv(t, map[string]any{"page_size": 1})
 	for i := range 3 {
-		e.fake.AddUsers(netcoretest.User{UserID: fmt.Sprint(i), BotUserID: fmt.Sprint(i), ChannelName: "webchat", LastInteracted: ts(t0.Add(-time.Hour))})
+		e.fake.AddUsers(netcoreUser(fmt.Sprint(i), "webchat"))
 	}
 	src, err := NewSource(e.in)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return src
+}
+
+func TestEmitErrorStopsPull(t *testing.T) {
+	src := threePageSource(t)
 	stop := errors.New("store full")
 	calls := 0
-	err = src.Pull(context.Background(), nil, func(connectors.Page) error { calls++; return stop })
+	err := src.Pull(context.Background(), nil, func(connectors.Page) error { calls++; return stop })
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Errorf("err = %v after %d emits, want the emit error after 1", err, calls)
 	}
 }
 
 func TestCancelledContextStopsPull(t *testing.T) {
-	e := newEnv(t, map[string]any{"page_size": 1})
-	for i := range 3 {
-		e.fake.AddUsers(netcoretest.User{UserID: fmt.Sprint(i), BotUserID: fmt.Sprint(i), ChannelName: "webchat", LastInteracted: ts(t0.Add(-time.Hour))})
-	}
-	src, err := NewSource(e.in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := threePageSource(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	err = src.Pull(ctx, nil, func(connectors.Page) error { cancel(); return nil })
+	err := src.Pull(ctx, nil, func(connectors.Page) error { cancel(); return nil })
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}

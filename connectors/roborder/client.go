@@ -176,16 +176,16 @@ func decodeObject(data []byte) (Listing, error) {
 	if !hasData || !(hasNext || hasCurrent || hasLast) {
 		return Listing{Leads: []json.RawMessage{json.RawMessage(data)}}, nil
 	}
-	var p struct {
-		Data    []json.RawMessage `json:"data"`
-		NextURL *string           `json:"next_page_url"`
+	// The keys are already split out: decode the two that matter, not the
+	// whole paginator again. A null next_page_url leaves Next "".
+	l := Listing{Paginated: true}
+	if err := json.Unmarshal(keys["data"], &l.Leads); err != nil {
+		return Listing{}, fmt.Errorf("data (paginator): data: %w", err)
 	}
-	if err := json.Unmarshal(data, &p); err != nil {
-		return Listing{}, fmt.Errorf("data (paginator): %w", err)
-	}
-	l := Listing{Leads: p.Data, Paginated: true}
-	if p.NextURL != nil {
-		l.Next = *p.NextURL
+	if hasNext {
+		if err := json.Unmarshal(keys["next_page_url"], &l.Next); err != nil {
+			return Listing{}, fmt.Errorf("data (paginator): next_page_url: %w", err)
+		}
 	}
 	return l, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/leadsync/leadsync/connectors"
+	"github.com/leadsync/leadsync/connectors/httpapi"
 	"github.com/leadsync/leadsync/lead"
 )
 
@@ -78,17 +79,18 @@ func (s *Source) toPage(label string, raws []json.RawMessage) connectors.Page {
 }
 
 // apiLead is a Roborder lead. Ids and phones are read as strings or numbers:
-// Laravel serialises a column as whichever its model casts it to.
+// Laravel serialises a column as whichever its model casts it to. An
+// httpapi.Text comes trimmed.
 type apiLead struct {
-	ID           flexString `json:"id"`
-	Code         flexString `json:"code"`
-	CustomerName flexString `json:"customer_name"`
-	Platform     flexString `json:"platform"`
-	PageName     flexString `json:"page_name"`
-	Phone        flexString `json:"phone"`
-	Email        flexString `json:"email"`
-	CreatedAt    flexString `json:"created_at"`
-	UpdatedAt    flexString `json:"updated_at"`
+	ID           httpapi.Text `json:"id"`
+	Code         httpapi.Text `json:"code"`
+	CustomerName httpapi.Text `json:"customer_name"`
+	Platform     httpapi.Text `json:"platform"`
+	PageName     httpapi.Text `json:"page_name"`
+	Phone        httpapi.Text `json:"phone"`
+	Email        httpapi.Text `json:"email"`
+	CreatedAt    httpapi.Text `json:"created_at"`
+	UpdatedAt    httpapi.Text `json:"updated_at"`
 }
 
 // ToRecord maps one lead. A lead that cannot be read or has no id is an
@@ -99,14 +101,13 @@ func ToRecord(in *connectors.Instance, raw json.RawMessage) (lead.Record, []erro
 	if err := json.Unmarshal(raw, &l); err != nil {
 		return lead.Record{}, nil, fmt.Errorf("unreadable lead: %w", err)
 	}
-	id := strings.TrimSpace(string(l.ID))
-	if id == "" {
+	if l.ID == "" {
 		return lead.Record{}, nil, fmt.Errorf("lead without an id")
 	}
 	rec := lead.Record{
 		Source:   in.Name,
-		SourceID: id,
-		Channel:  strings.ToLower(strings.TrimSpace(string(l.Platform))),
+		SourceID: string(l.ID),
+		Channel:  strings.ToLower(string(l.Platform)),
 		Context:  provenance(string(l.Platform), string(l.PageName), string(l.Code)),
 		Raw:      append([]byte(nil), raw...),
 	}

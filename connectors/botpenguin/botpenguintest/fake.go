@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -290,7 +291,7 @@ func (f *Fake) upsert(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "Bot not found")
 		return
 	}
-	if b.Status != nil && !contains(Statuses, *b.Status) {
+	if b.Status != nil && !slices.Contains(Statuses, *b.Status) {
 		fail(w, http.StatusBadRequest, "status must be one of "+strings.Join(Statuses, ", "))
 		return
 	}
@@ -324,7 +325,7 @@ func (f *Fake) upsert(w http.ResponseWriter, r *http.Request) {
 	set(&c.DialCode, b.DialCode)
 	set(&c.Status, b.Status)
 	for _, t := range b.Tags {
-		if !contains(c.Tags, t) {
+		if !slices.Contains(c.Tags, t) {
 			c.Tags = append(c.Tags, t)
 		}
 	}
@@ -343,15 +344,6 @@ func (f *Fake) upsert(w http.ResponseWriter, r *http.Request) {
 	out := render(*c, f.shape)
 	f.mu.Unlock()
 	ok(w, "Lead updated successfully", out)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func ok(w http.ResponseWriter, msg string, data any) {

@@ -123,13 +123,6 @@ func (f *Fake) AddLeads(ls ...Lead) {
 	}
 }
 
-// Leads returns a copy of the stored leads.
-func (f *Fake) Leads() []Lead {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]Lead(nil), f.leads...)
-}
-
 // RevokeTokens invalidates every token login issued (not the dashboard
 // Token), as a logout elsewhere would: the next call with one gets 401.
 func (f *Fake) RevokeTokens() {
