@@ -30,11 +30,17 @@ func (n *notePlan) intentKey() string {
 	return noteIntentPrefix + hex.EncodeToString(h[:8])
 }
 
+// pendingMsg is a message not yet written to the CRM, with its note key.
 type pendingMsg struct {
-	key  string
-	conv string
+	key string
+	m   lead.Message
+}
+
+// pendingConv is a conversation's unwritten messages and the header line
+// its notes start with.
+type pendingConv struct {
 	head string
-	m    lead.Message
+	msgs []pendingMsg
 }
 
 // planNotes turns the messages not yet written (sent holds the written keys)
@@ -54,7 +60,7 @@ func planNotes(p *lead.Person, recs []lead.Record, sent map[string]string, maxLe
 			}
 		}
 	}
-	byConv := map[string][]pendingMsg{}
+	byConv := map[string]*pendingConv{}
 	var convs []string
 	for i := range recs {
 		r := &recs[i]
@@ -66,23 +72,20 @@ func planNotes(p *lead.Person, recs []lead.Record, sent map[string]string, maxLe
 				if _, ok := sent[k]; ok {
 					continue
 				}
-				if _, seen := byConv[convID]; !seen {
+				pc := byConv[convID]
+				if pc == nil {
+					pc = &pendingConv{head: conversationHead(r.Source, c)}
+					byConv[convID] = pc
 					convs = append(convs, convID)
 				}
-				head := fmt.Sprintf("%s conversation", r.Source)
-				if c.Channel != "" {
-					head += " on " + c.Channel
-				}
-				if c.Title != "" {
-					head += ": " + c.Title
-				}
-				byConv[convID] = append(byConv[convID], pendingMsg{key: k, conv: convID, head: head, m: m})
+				pc.msgs = append(pc.msgs, pendingMsg{key: k, m: m})
 			}
 		}
 	}
 	slices.Sort(convs)
 	for _, cid := range convs {
-		msgs := byConv[cid]
+		pc := byConv[cid]
+		msgs := pc.msgs
 		slices.SortStableFunc(msgs, func(a, b pendingMsg) int {
 			if c := a.m.At.Compare(b.m.At); c != 0 {
 				return c
@@ -90,9 +93,21 @@ func planNotes(p *lead.Person, recs []lead.Record, sent map[string]string, maxLe
 			return cmp.Compare(a.m.ID, b.m.ID)
 		})
 		msgs = slices.CompactFunc(msgs, func(a, b pendingMsg) bool { return a.key == b.key })
-		plans = append(plans, chunkMessages(msgs, maxLen)...)
+		plans = append(plans, chunkMessages(pc.head, msgs, maxLen)...)
 	}
 	return plans
+}
+
+// conversationHead is the first line of a conversation's notes.
+func conversationHead(source string, c *lead.Conversation) string {
+	head := source + " conversation"
+	if c.Channel != "" {
+		head += " on " + c.Channel
+	}
+	if c.Title != "" {
+		head += ": " + c.Title
+	}
+	return head
 }
 
 func renderMessage(m *lead.Message) string {
@@ -107,10 +122,11 @@ func renderMessage(m *lead.Message) string {
 	return fmt.Sprintf("[%s] %s: %s", m.At.UTC().Format("2006-01-02 15:04"), who, text)
 }
 
-func chunkMessages(msgs []pendingMsg, maxLen int) []notePlan {
+func chunkMessages(head string, msgs []pendingMsg, maxLen int) []notePlan {
 	var plans []notePlan
 	var cur *notePlan
 	curLen := 0
+	headLen := utf8.RuneCountInString(head)
 	flush := func() {
 		if cur != nil {
 			plans = append(plans, *cur)
@@ -120,7 +136,6 @@ func chunkMessages(msgs []pendingMsg, maxLen int) []notePlan {
 	for _, pm := range msgs {
 		line := renderMessage(&pm.m)
 		n := utf8.RuneCountInString(line)
-		headLen := utf8.RuneCountInString(pm.head)
 		if cur != nil && curLen+1+n <= maxLen {
 			cur.Text += "\n" + line
 			cur.Keys = append(cur.Keys, pm.key)
@@ -129,13 +144,13 @@ func chunkMessages(msgs []pendingMsg, maxLen int) []notePlan {
 		}
 		flush()
 		if headLen+1+n <= maxLen {
-			cur = &notePlan{Keys: []string{pm.key}, Text: pm.head + "\n" + line}
+			cur = &notePlan{Keys: []string{pm.key}, Text: head + "\n" + line}
 			curLen = headLen + 1 + n
 			continue
 		}
 		// One message longer than a note: its parts, each note carrying the
 		// message key; the key is recorded when the last part is written.
-		parts := splitRunes(pm.head+"\n"+line, maxLen)
+		parts := splitRunes(head+"\n"+line, maxLen)
 		for i, part := range parts {
 			plans = append(plans, notePlan{Keys: partKeys(pm.key, i, len(parts)), Text: part})
 		}
