@@ -146,9 +146,6 @@ func Parse(b []byte, lookup func(string) (string, bool)) (*Config, error) {
 	if err := decodeStrict(&root, &c); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	if err := c.splitOptions(root.Content[0]); err != nil {
-		return nil, err
-	}
 	if err := c.readSecretFiles(); err != nil {
 		return nil, err
 	}
@@ -194,17 +191,28 @@ func decodeStrict(root *yaml.Node, c *Config) error {
 		if _, dup := c.Connectors[name]; dup {
 			return fmt.Errorf("connectors.%s: defined twice", name)
 		}
+		// The shared keys decode into Connector; the rest are the type's
+		// options, which its Check decodes strictly.
 		common := *body
 		common.Content = nil
+		opts := map[string]any{}
 		for j := 0; j+1 < len(body.Content); j += 2 {
-			if slices.Contains(commonKeys, body.Content[j].Value) {
-				common.Content = append(common.Content, body.Content[j], body.Content[j+1])
+			key, val := body.Content[j].Value, body.Content[j+1]
+			if slices.Contains(commonKeys, key) {
+				common.Content = append(common.Content, body.Content[j], val)
+				continue
 			}
+			var v any
+			if err := val.Decode(&v); err != nil {
+				return fmt.Errorf("connectors.%s.%s: %w", name, key, err)
+			}
+			opts[key] = v
 		}
 		var cc Connector
 		if err := common.Decode(&cc); err != nil {
 			return fmt.Errorf("connectors.%s: %w", name, err)
 		}
+		cc.Options = opts
 		c.Connectors[name] = cc
 		c.Order = append(c.Order, name)
 	}
@@ -219,34 +227,6 @@ func decodeKnown(n *yaml.Node, v any) error {
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	dec.KnownFields(true)
 	return dec.Decode(v)
-}
-
-func (c *Config) splitOptions(doc *yaml.Node) error {
-	for i := 0; i+1 < len(doc.Content); i += 2 {
-		if doc.Content[i].Value != "connectors" {
-			continue
-		}
-		conns := doc.Content[i+1]
-		for j := 0; j+1 < len(conns.Content); j += 2 {
-			name, body := conns.Content[j].Value, conns.Content[j+1]
-			opts := map[string]any{}
-			for k := 0; k+1 < len(body.Content); k += 2 {
-				key := body.Content[k].Value
-				if slices.Contains(commonKeys, key) {
-					continue
-				}
-				var v any
-				if err := body.Content[k+1].Decode(&v); err != nil {
-					return fmt.Errorf("connectors.%s.%s: %w", name, key, err)
-				}
-				opts[key] = v
-			}
-			cc := c.Connectors[name]
-			cc.Options = opts
-			c.Connectors[name] = cc
-		}
-	}
-	return nil
 }
 
 // expand replaces ${VAR} in every scalar. An unset variable is an error
