@@ -27,7 +27,6 @@ type Env struct {
 	Ask      *askhandletest.Fake
 	Netcore  *netcoretest.Fake
 	CRM      *epixeltest.Fake
-	extra    *extraVendors
 	// BotPenguin is the fake BotPenguin.
 	BotPenguin *botpenguintest.Fake
 
@@ -85,14 +84,13 @@ func (e *Env) hooked(next http.Handler) http.Handler {
 // base, when base > 0: base, base+1, ...) and loads the sample data.
 func Start(base int, now time.Time) (*Env, error) {
 	e := &Env{
-		Roborder: robordertest.New(),
-		Ask:      askhandletest.New(),
-		Netcore:  netcoretest.New(),
-		CRM:      epixeltest.New(),
-		URLs:     map[string]string{},
+		Roborder:   robordertest.New(),
+		Ask:        askhandletest.New(),
+		Netcore:    netcoretest.New(),
+		CRM:        epixeltest.New(),
+		BotPenguin: botpenguintest.New(),
+		URLs:       map[string]string{},
 	}
-	e.extra = newExtraVendors()
-	e.BotPenguin = e.extra.BotPenguin
 	handlers := []struct {
 		name string
 		h    http.Handler
@@ -101,8 +99,8 @@ func Start(base int, now time.Time) (*Env, error) {
 		{"widget", e.Ask.Handler()},
 		{"whatsapp", e.Netcore.Handler()},
 		{"crm", e.hooked(e.CRM.Handler())},
+		{"chatbot", e.BotPenguin.Handler()},
 	}
-	handlers = append(handlers, e.extra.handlers()...)
 	for i, h := range handlers {
 		addr := "127.0.0.1:0"
 		if base > 0 {
@@ -164,7 +162,7 @@ connectors:
 `, statePath, e.URLs["facebook"], schedule, robordertest.Email, robordertest.Password,
 		e.URLs["widget"], schedule, askhandletest.APIKey,
 		e.URLs["whatsapp"], schedule, netcoretest.AppID, netcoretest.AppSecret)
-	b.WriteString(e.extra.config(e.URLs, schedule))
+	b.WriteString(botpenguinConfig(e.URLs["chatbot"], schedule))
 	fmt.Fprintf(&b, `  crm:
     type: epixel
     base_url: %s
@@ -234,7 +232,7 @@ func (e *Env) Seed(now time.Time) {
 	// The CRM already knows Mohamed (a salesperson typed him in): adopted, not duplicated.
 	e.CRM.AddLead(epixeltest.Lead{FirstName: "Mohamed", LastName: "Laarbi", Email: "mohamed.laarbi@example.tn", Phone: "21655111222", Status: "contact", CreatedAt: day(30), UpdatedAt: day(30)})
 
-	e.extra.seed(now)
+	seedBotPenguin(e.BotPenguin, now)
 }
 
 // SeedMany adds n generated persons: each a Roborder order with a national

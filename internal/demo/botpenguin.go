@@ -2,32 +2,13 @@ package demo
 
 import (
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/leadsync/leadsync/connectors/botpenguin/botpenguintest"
 )
 
-// extraVendors holds the vendors added after the first four: BotPenguin.
-type extraVendors struct {
-	BotPenguin *botpenguintest.Fake
-}
-
-func newExtraVendors() *extraVendors {
-	return &extraVendors{BotPenguin: botpenguintest.New()}
-}
-
-func (x *extraVendors) handlers() []struct {
-	name string
-	h    http.Handler
-} {
-	return []struct {
-		name string
-		h    http.Handler
-	}{{"chatbot", x.BotPenguin.Handler()}}
-}
-
-func (x *extraVendors) config(urls map[string]string, schedule string) string {
+// botpenguinConfig is the demo configuration of the BotPenguin instance.
+func botpenguinConfig(url, schedule string) string {
 	return fmt.Sprintf(`  chatbot:
     type: botpenguin
     base_url: %s
@@ -36,12 +17,13 @@ func (x *extraVendors) config(urls map[string]string, schedule string) string {
     auth: {token: %q}
     bot_id: %q
     customer_id: %q
-`, urls["chatbot"], schedule, botpenguintest.Token, botpenguintest.BotID, botpenguintest.CustomerID)
+`, url, schedule, botpenguintest.Token, botpenguintest.BotID, botpenguintest.CustomerID)
 }
 
-func (x *extraVendors) seed(now time.Time) {
+// seedBotPenguin loads the BotPenguin chats of the sample persons.
+func seedBotPenguin(f *botpenguintest.Fake, now time.Time) {
 	at := func(d int) string { return ts(now.Add(-time.Duration(d) * 24 * time.Hour)) }
-	x.BotPenguin.AddChats(
+	f.AddChats(
 		// Sarra again, phone written nationally with a dial code, email in lower case.
 		botpenguintest.Chat{ID: "bp-1", UUID: "c0ffee01", Status: "INPROGRESS", CreatedAt: at(3), UpdatedAt: at(2), Lead: true,
 			Name: "Sarra Kefi", Email: "sarra.kefi@example.tn", Phone: "98765432", DialCode: "+216",
