@@ -115,8 +115,8 @@ func TestMetricsHealthAndStatusAfterAKnownSync(t *testing.T) {
 	if v := metricValue(t, page, "leadsync_crm_request_duration_seconds_count", `method="POST"`); v < 6 {
 		t.Errorf("CRM POST latency samples = %v", v)
 	}
-	if v := metricValue(t, page, "netcore_bot_usage_messages", `connector="whatsapp"`); v < 0 {
-		t.Errorf("netcore usage gauge = %v", v)
+	if v := metricValue(t, page, "netcore_bot_usage_messages", `connector="whatsapp",channel="whatsapp"`); v != demo.DemoWhatsAppMessages {
+		t.Errorf("netcore WhatsApp usage gauge = %v, want the fake's %d", v, demo.DemoWhatsAppMessages)
 	}
 
 	_, body := get(t, base+"/status")

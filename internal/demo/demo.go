@@ -178,6 +178,10 @@ connectors:
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
+// DemoWhatsAppMessages is the WhatsApp message count the demo's Netcore
+// usage reports for the current month.
+const DemoWhatsAppMessages = 5
+
 // Seed loads the sample persons.
 func (e *Env) Seed(now time.Time) {
 	day := func(d int) time.Time { return now.Add(-time.Duration(d) * 24 * time.Hour) }
@@ -228,6 +232,10 @@ func (e *Env) Seed(now time.Time) {
 		netcoretest.Entry{From: "User", Type: "location", Payload: map[string]any{"latitude": 36.8, "longitude": 10.18, "name": "Tunis"}, CreatedAt: ts(day(1))},
 		netcoretest.Entry{From: "Bot", Type: "list", Payload: map[string]any{"title": "Our stores", "items": []any{map[string]any{"title": "Tunis Centre"}}}, CreatedAt: ts(day(1).Add(time.Second))},
 	)
+
+	// This month's WhatsApp usage, exported as netcore_bot_usage_* gauges.
+	month := time.Date(now.UTC().Year(), now.UTC().Month(), 1, 0, 0, 0, 0, time.UTC).Format("2006-01-02")
+	e.Netcore.SetUsage(month, 1014, netcoretest.Usage{TotalMessages: DemoWhatsAppMessages, TotalUsers: 2})
 
 	// The CRM already knows Mohamed (a salesperson typed him in): adopted, not duplicated.
 	e.CRM.AddLead(epixeltest.Lead{FirstName: "Mohamed", LastName: "Laarbi", Email: "mohamed.laarbi@example.tn", Phone: "21655111222", Status: "contact", CreatedAt: day(30), UpdatedAt: day(30)})
