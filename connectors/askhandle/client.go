@@ -148,10 +148,10 @@ func (p *pager) each(ctx context.Context, fn func(label string, items []json.Raw
 	seenItems := map[uint64]bool{}
 	offset, next := 0, ""
 	for n := 1; ; n++ {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("%s: %s: %w", p.c.Name(), p.label(n, offset), err)
-		}
 		label := p.label(n, offset)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%s: %s: %w", p.c.Name(), label, err)
+		}
 		req := &httpapi.Request{Method: http.MethodGet, Path: next, Label: label}
 		if next == "" {
 			q := url.Values{}
@@ -173,12 +173,13 @@ func (p *pager) each(ctx context.Context, fn func(label string, items []json.Raw
 		fresh := 0
 		for _, it := range page.Items {
 			id := itemUUID(it)
-			h := maphash.String(seed, id)
-			if id == "" || !seenItems[h] {
-				fresh++
+			if id == "" {
+				fresh++ // no uuid: cannot tell, so not a repeat
+				continue
 			}
-			if id != "" {
+			if h := maphash.String(seed, id); !seenItems[h] {
 				seenItems[h] = true
+				fresh++
 			}
 		}
 		if len(page.Items) > 0 && fresh == 0 {

@@ -1,6 +1,7 @@
 package askhandle
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -132,12 +133,13 @@ func day(t time.Time) time.Time {
 // the engine's content hashes make that cheap.
 func (s *Source) pullLeads(ctx context.Context, c cursor, emit func(connectors.Page) error) error {
 	start, end := s.window(c)
+	last := end.Format(dateLayout)
 	newest := c.LeadsDate
 	var held *connectors.Page
 	p := &pager{
 		c:        s.c,
 		path:     pathLeads,
-		query:    url.Values{"start_date": {start.Format(dateLayout)}, "end_date": {end.Format(dateLayout)}},
+		query:    url.Values{"start_date": {start.Format(dateLayout)}, "end_date": {last}},
 		pageSize: s.opts.PageSize,
 		label:    func(_, offset int) string { return fmt.Sprintf("leads offset %d", offset) },
 	}
@@ -153,7 +155,7 @@ func (s *Source) pullLeads(ctx context.Context, c cursor, emit func(connectors.P
 			// A created_at past today (a vendor clock or zone error) must not
 			// push the cursor beyond the window's end.
 			if !created.IsZero() {
-				if d := created.In(s.loc).Format(dateLayout); d > newest && d <= end.Format(dateLayout) {
+				if d := created.In(s.loc).Format(dateLayout); d > newest && d <= last {
 					newest = d
 				}
 			}
@@ -366,8 +368,7 @@ func (s *Source) mergeInline(roomID string, inline []json.RawMessage, listed []m
 	var probs []error
 	index := map[string]int{}
 	for _, raw := range inline {
-		trimmed := strings.TrimSpace(string(raw))
-		if !strings.HasPrefix(trimmed, "{") {
+		if trimmed := bytes.TrimSpace(raw); len(trimmed) == 0 || trimmed[0] != '{' {
 			continue
 		}
 		m, err := s.decodeMessage(raw)
@@ -384,7 +385,7 @@ func (s *Source) mergeInline(roomID string, inline []json.RawMessage, listed []m
 		out = append(out, m)
 	}
 	for _, m := range listed {
-		if i, ok := index[string(m.UUID)]; ok && m.UUID != "" {
+		if i, ok := index[string(m.UUID)]; ok { // index holds no "" key
 			out[i] = m
 			continue
 		}
@@ -431,9 +432,6 @@ func (s *Source) roomRecord(r apiRoom, raw json.RawMessage, msgs []message) (lea
 	if title != "" {
 		rec.Context += ": " + title
 	}
-	if len(raw) == 0 {
-		rec.Raw = nil
-	}
 	if rating := strings.TrimSpace(string(r.Rating)); rating != "" && rating != "null" {
 		rec.Attributes = map[string]string{"rating": strings.Trim(rating, `"`)}
 	}
@@ -441,10 +439,11 @@ func (s *Source) roomRecord(r apiRoom, raw json.RawMessage, msgs []message) (lea
 	var emails, phones []string
 	nickname := ""
 	for _, m := range msgs {
+		name := lead.CleanName(string(m.Nickname))
 		conv.Messages = append(conv.Messages, lead.Message{
 			ID:     messageID(id, m),
 			Sender: sender(r, m),
-			Name:   lead.CleanName(string(m.Nickname)),
+			Name:   name,
 			Text:   string(m.Body),
 			At:     m.at,
 		})
@@ -456,8 +455,8 @@ func (s *Source) roomRecord(r apiRoom, raw json.RawMessage, msgs []message) (lea
 		}
 		emails = append(emails, string(m.Email))
 		phones = append(phones, string(m.PhoneNumber))
-		if n := lead.CleanName(string(m.Nickname)); n != "" {
-			nickname = n // the latest name the visitor gave wins
+		if name != "" {
+			nickname = name // the latest name the visitor gave wins
 		}
 	}
 	rec.FirstName, rec.LastName = lead.SplitName(nickname)

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/leadsync/leadsync/connectors"
@@ -77,13 +76,10 @@ func (s *session) login(ctx context.Context, c *httpapi.Client) (httpapi.Token, 
 		Header: s.keyHeader(), NoAuth: true,
 	})
 	if err != nil {
-		switch {
-		case httpapi.IsStatus(err, 403):
-			return httpapi.Token{}, fmt.Errorf("%w: epixel answered 403: wrong apikey: %w", connectors.ErrConfig, err)
-		case httpapi.IsStatus(err, 400, 401):
+		if httpapi.IsStatus(err, 400, 401) {
 			return httpapi.Token{}, fmt.Errorf("%w: epixel refused the username or password: %w", connectors.ErrConfig, err)
 		}
-		return httpapi.Token{}, err
+		return httpapi.Token{}, wrongKey(err)
 	}
 	access, newRefresh, err := decodeTokens(resp.Body)
 	if err != nil {
@@ -101,10 +97,7 @@ func (s *session) renew(ctx context.Context, c *httpapi.Client, refresh string) 
 		Header: s.keyHeader(), NoAuth: true,
 	})
 	if err != nil {
-		if httpapi.IsStatus(err, 403) {
-			return httpapi.Token{}, fmt.Errorf("%w: epixel answered 403: wrong apikey: %w", connectors.ErrConfig, err)
-		}
-		return httpapi.Token{}, err
+		return httpapi.Token{}, wrongKey(err)
 	}
 	access, rotated, err := decodeTokens(resp.Body)
 	if err != nil {
@@ -207,7 +200,7 @@ func slugOf(raw []byte) string {
 	var s struct {
 		Slug text `json:"slug"`
 	}
-	if decode(raw, &s) != nil {
+	if httpapi.DecodeJSON(raw, &s) != nil {
 		return ""
 	}
 	return string(s.Slug)
@@ -265,12 +258,12 @@ func (c *client) post(ctx context.Context, path, label string, form []httpapi.Fi
 // or a number; the other fields may be of any type.
 func idField(data []byte, key string) (string, error) {
 	var obj map[string]json.RawMessage
-	if err := decode(data, &obj); err != nil || obj == nil {
+	if err := httpapi.DecodeJSON(data, &obj); err != nil || obj == nil {
 		return "", fmt.Errorf("want an object with %q, got %s", key, snippet(data))
 	}
 	var id text
-	if v, ok := obj[key]; ok && json.Unmarshal(v, &id) == nil && strings.TrimSpace(string(id)) != "" {
-		return strings.TrimSpace(string(id)), nil
+	if v, ok := obj[key]; ok && json.Unmarshal(v, &id) == nil && id != "" {
+		return string(id), nil
 	}
 	return "", fmt.Errorf("no %q in the answer", key)
 }

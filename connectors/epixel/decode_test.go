@@ -145,6 +145,19 @@ func TestDecodeViewLeadNotes(t *testing.T) {
 	}
 }
 
+// The engine matches a note it wrote by its exact text: trimming a note read
+// back would make it write the note again on every push.
+func TestDecodeNoteKeepsItsTextExactly(t *testing.T) {
+	l, _, err := decodeLead([]byte(`{"slug":" s-1 ","notes":[{"note_id":" 7 ","note":" two words\n"},{"note_id":8,"note":42}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []apiNote{{ID: "7", Note: " two words\n"}, {ID: "8", Note: "42"}}
+	if diff := cmp.Diff(want, l.Notes); diff != "" || l.Slug != "s-1" {
+		t.Errorf("slug %q, notes (-want +got):\n%s", l.Slug, diff)
+	}
+}
+
 func TestDecodeCreateAnswers(t *testing.T) {
 	for _, tc := range []struct{ file, key, want string }{
 		{"create_lead.json", "slug", "sami-gharbi-a81e22"},

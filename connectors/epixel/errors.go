@@ -54,10 +54,18 @@ func configError(err error) error {
 	switch {
 	case errors.Is(err, connectors.ErrConfig):
 		return err // already said (a login refused)
-	case httpapi.IsStatus(err, http.StatusForbidden):
-		return fmt.Errorf("%w: epixel answered 403: wrong apikey: %w", connectors.ErrConfig, err)
 	case httpapi.IsStatus(err, http.StatusNotFound):
 		return fmt.Errorf("%w: epixel answered 404: check base_url (https://<domain>/<api prefix>/<version>/): %w", connectors.ErrConfig, err)
+	}
+	return wrongKey(err)
+}
+
+// wrongKey marks a 403, Epixel's answer to a wrong apikey, as a
+// configuration error. Login and refresh use it rather than configError: a
+// refresh that gets 404 must still fall back to the password login.
+func wrongKey(err error) error {
+	if httpapi.IsStatus(err, http.StatusForbidden) {
+		return fmt.Errorf("%w: epixel answered 403: wrong apikey: %w", connectors.ErrConfig, err)
 	}
 	return err
 }

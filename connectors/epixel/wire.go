@@ -7,33 +7,34 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/leadsync/leadsync/connectors/httpapi"
 )
 
 // This file decodes Epixel's answers. Every answer is (or may be) wrapped in
 // the envelope {"status_code","errors","data"}; the decoders unwrap it when it
 // is there and read the bare value when it is not, so one decoder serves both.
 
-// text reads a JSON string, number, boolean or null as text: slugs, note ids
-// and phones come as strings from one deployment and numbers from another.
-type text string
+// text reads a JSON string, number, boolean or null as trimmed text: slugs,
+// note ids and phones come as strings from one deployment and numbers from
+// another.
+type text = httpapi.Text
 
-func (t *text) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case len(b) == 0 || bytes.Equal(b, []byte("null")):
-		*t = ""
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*t = text(s)
-	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9') || bytes.Equal(b, []byte("true")) || bytes.Equal(b, []byte("false")):
-		*t = text(b)
-	default:
-		return fmt.Errorf("want a string or a number, got %s", snippet(b))
+// exactText is text that keeps its spaces: the engine recognises a note it
+// wrote by its exact text, so a note read back must not lose a trailing
+// newline.
+type exactText string
+
+func (t *exactText) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		*t = exactText(s)
+		return nil
 	}
-	return nil
+	var v text
+	err := v.UnmarshalJSON(b)
+	*t = exactText(v)
+	return err
 }
 
 func snippet(b []byte) string {
@@ -52,9 +53,9 @@ type apiLead struct {
 }
 
 type apiNote struct {
-	ID        text `json:"note_id"`
-	Note      text `json:"note"`
-	CreatedAt text `json:"created_at"`
+	ID        text      `json:"note_id"`
+	Note      exactText `json:"note"`
+	CreatedAt text      `json:"created_at"`
 }
 
 // unwrap returns the envelope's data, or body itself when body is not an
@@ -68,7 +69,7 @@ func unwrap(body []byte) (json.RawMessage, error) {
 		return b, validJSON(b)
 	}
 	var env map[string]json.RawMessage
-	if err := decode(b, &env); err != nil {
+	if err := httpapi.DecodeJSON(b, &env); err != nil {
 		return nil, err
 	}
 	data, hasData := env["data"]
@@ -82,19 +83,7 @@ func unwrap(body []byte) (json.RawMessage, error) {
 
 func validJSON(b []byte) error {
 	var v any
-	return decode(b, &v)
-}
-
-// decode is json.Unmarshal with the shared, bounded error message.
-func decode(b []byte, v any) error {
-	var se *json.SyntaxError
-	if err := json.Unmarshal(b, v); errors.As(err, &se) {
-		lo, hi := max(se.Offset-20, 0), min(se.Offset+20, int64(len(b)))
-		return fmt.Errorf("malformed JSON at byte %d: %v (near %q)", se.Offset, err, b[lo:hi])
-	} else if err != nil {
-		return fmt.Errorf("unexpected JSON: %w", err)
-	}
-	return nil
+	return httpapi.DecodeJSON(b, &v)
 }
 
 // tokens reads login and refresh answers: {"refresh","access"} at the top
@@ -107,7 +96,7 @@ func decodeTokens(body []byte) (access, refresh string, err error) {
 		Data    json.RawMessage `json:"data"`
 	}
 	var top pair
-	if err := decode(body, &top); err != nil {
+	if err := httpapi.DecodeJSON(body, &top); err != nil {
 		return "", "", err
 	}
 	if top.Access != "" {
@@ -115,7 +104,7 @@ func decodeTokens(body []byte) (access, refresh string, err error) {
 	}
 	if d := bytes.TrimSpace(top.Data); len(d) > 0 && d[0] == '{' {
 		var in pair
-		if err := decode(d, &in); err != nil {
+		if err := httpapi.DecodeJSON(d, &in); err != nil {
 			return "", "", fmt.Errorf("data: %w", err)
 		}
 		if in.Access != "" {
@@ -144,7 +133,7 @@ func decodeList(body []byte) (leadList, error) {
 		return leadList{}, nil
 	case data[0] == '[':
 		var items []json.RawMessage
-		if err := decode(data, &items); err != nil {
+		if err := httpapi.DecodeJSON(data, &items); err != nil {
 			return leadList{}, err
 		}
 		return leadList{Items: items}, nil
@@ -153,7 +142,7 @@ func decodeList(body []byte) (leadList, error) {
 			Results *[]json.RawMessage `json:"results"`
 			Next    text               `json:"next"`
 		}
-		if err := decode(data, &p); err != nil {
+		if err := httpapi.DecodeJSON(data, &p); err != nil {
 			return leadList{}, err
 		}
 		if p.Results == nil {
@@ -169,7 +158,7 @@ func decodeList(body []byte) (leadList, error) {
 // must not hide a lead from Find (that would create a duplicate).
 func decodeLead(raw []byte) (apiLead, []error, error) {
 	var m map[string]json.RawMessage
-	if err := decode(raw, &m); err != nil {
+	if err := httpapi.DecodeJSON(raw, &m); err != nil {
 		return apiLead{}, nil, fmt.Errorf("lead: %w", err)
 	}
 	if m == nil {
@@ -186,7 +175,7 @@ func decodeLead(raw []byte) (apiLead, []error, error) {
 			probs = append(probs, fmt.Errorf("field %s: %w", key, err))
 			return ""
 		}
-		return strings.TrimSpace(string(t))
+		return string(t)
 	}
 	l := apiLead{
 		Slug: field("slug"), FirstName: field("first_name"), LastName: field("last_name"),

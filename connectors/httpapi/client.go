@@ -404,7 +404,6 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 		u.RawQuery = q.Encode()
 	}
 	renewed := false
-	var lastErr error
 	for attempt := 1; ; attempt++ {
 		resp, err := c.attempt(ctx, req, u)
 		if err == nil {
@@ -413,7 +412,6 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 		if ctx.Err() != nil {
 			return nil, c.wrap(req, ctx.Err())
 		}
-		lastErr = err
 		var se *StatusError
 		// A 401 met while logging in (errAuth) is a refused login: logging in
 		// again with the same credentials cannot help.
@@ -440,8 +438,8 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 		}
 		if attempt >= c.cfg.MaxAttempts {
 			return resp, &redactedError{
-				msg: fmt.Sprintf("%s (%d attempts): %v", ErrAttemptsUsed, attempt, lastErr),
-				err: fmt.Errorf("%w (%d attempts): %w", ErrAttemptsUsed, attempt, lastErr),
+				msg: fmt.Sprintf("%s (%d attempts): %v", ErrAttemptsUsed, attempt, err),
+				err: fmt.Errorf("%w (%d attempts): %w", ErrAttemptsUsed, attempt, err),
 			}
 		}
 		if wait < 0 {
@@ -461,7 +459,8 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 // wait < 0 means "use the exponential backoff".
 func (c *Client) retryable(req *Request, resp *Response, err error) (wait time.Duration, reason string, ok bool) {
 	// These carry a status too (a 429 asking too long a wait): decide on them first.
-	if errors.Is(err, ErrBodyTooLarge) || errors.Is(err, ErrForeignHost) || errors.Is(err, ErrRetryAfterLong) {
+	var ue *unsentError
+	if errors.Is(err, ErrBodyTooLarge) || errors.Is(err, ErrForeignHost) || errors.Is(err, ErrRetryAfterLong) || errors.As(err, &ue) {
 		return 0, "", false
 	}
 	var se *StatusError
@@ -500,11 +499,20 @@ func (c *Client) retryable(req *Request, resp *Response, err error) (wait time.D
 
 var errAuth = errors.New("auth")
 
+// unsentError is a failure before anything was written to the network: a
+// body that does not encode, a limiter wait the deadline cannot cover. The
+// server never saw the request, and another attempt would fail the same way.
+type unsentError struct{ err error }
+
+func (e *unsentError) Error() string { return e.err.Error() }
+func (e *unsentError) Unwrap() error { return e.err }
+
 // maybeDelivered reports whether a failed attempt got no answer after the
 // request may have been written: the server may have acted on it.
 func maybeDelivered(err error) bool {
 	var se *StatusError
-	if errors.As(err, &se) || errors.Is(err, errAuth) || errors.Is(err, ErrBodyTooLarge) || errors.Is(err, ErrForeignHost) {
+	var ue *unsentError
+	if errors.As(err, &se) || errors.As(err, &ue) || errors.Is(err, errAuth) || errors.Is(err, ErrBodyTooLarge) || errors.Is(err, ErrForeignHost) {
 		return false
 	}
 	return !notSent(err)
@@ -605,13 +613,13 @@ func (c *Client) pauseFor(d time.Duration) {
 
 func (c *Client) attempt(ctx context.Context, req *Request, u *url.URL) (*Response, error) {
 	if err := c.waitTurn(ctx); err != nil {
-		return nil, err
+		return nil, &unsentError{c.wrap(req, err)}
 	}
 	actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	hreq, err := c.build(actx, req, u)
 	if err != nil {
-		return nil, err
+		return nil, &unsentError{err}
 	}
 	if !req.NoAuth && c.cfg.Auth != nil {
 		// The call's ctx, not the attempt's: a login runs its own attempts,
@@ -641,16 +649,16 @@ func (c *Client) attempt(ctx context.Context, req *Request, u *url.URL) (*Respon
 	}
 	if hresp.StatusCode == 429 || hresp.StatusCode == 503 {
 		if d, ok := c.retryAfter(resp); ok {
+			// Held even when the wait is too long to retry: waiting less than
+			// asked would only earn another refusal, so no other request of
+			// this instance goes early.
+			c.pauseFor(d)
 			if d > c.cfg.MaxRetryAfter {
-				// Waiting less than asked would only earn another refusal; the
-				// pause stays so no other request of this instance goes early.
-				c.pauseFor(d)
 				return resp, &redactedError{
 					msg: c.Redact(fmt.Sprintf("%s: %s: HTTP %d: %v: %s > %s", c.cfg.Name, c.label(req), resp.Status, ErrRetryAfterLong, d, c.cfg.MaxRetryAfter)),
 					err: fmt.Errorf("%w: %w", ErrRetryAfterLong, c.statusError(req, resp)),
 				}
 			}
-			c.pauseFor(d)
 		}
 	}
 	return resp, c.statusError(req, resp)

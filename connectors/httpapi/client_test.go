@@ -261,11 +261,7 @@ func TestNoRetryCreateNotResentAfterMaybeDelivered(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var creates atomic.Int32
-			srv, rec := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				creates.Add(1)
-				okHandler.ServeHTTP(w, r)
-			}))
+			srv, rec := serve(t, okHandler)
 			rec.Inject(tc.fault)
 			c := newClient(t, srv.URL, newFakeClock(), func(cfg *Config) { cfg.Timeout = 100 * time.Millisecond })
 
@@ -290,6 +286,28 @@ func TestNoRetryCreateNotResentAfterMaybeDelivered(t *testing.T) {
 			t.Errorf("the vendor committed %d creates, want 1", n)
 		}
 	})
+}
+
+// A failure before anything reached the network is neither retried nor
+// reported as a create that may have happened.
+func TestUnsentRequestIsNotRetriedNorMaybeDelivered(t *testing.T) {
+	for _, noRetry := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoRetry=%v", noRetry), func(t *testing.T) {
+			srv, rec := serve(t, okHandler)
+			clk := newFakeClock()
+			c := newClient(t, srv.URL, clk, nil)
+			_, err := c.Do(context.Background(), &Request{Method: "POST", Path: "leads", JSON: map[string]any{"x": func() {}}, NoRetry: noRetry})
+			if err == nil || errors.Is(err, ErrMaybeDelivered) || errors.Is(err, ErrAttemptsUsed) {
+				t.Fatalf("err = %v, want the encoding failure, neither retried nor maybe delivered", err)
+			}
+			if !strings.Contains(err.Error(), "test: POST leads:") {
+				t.Errorf("err = %q, want it to name the instance and the call", err)
+			}
+			if n := len(rec.Requests()); n != 0 || clk.Slept() != 0 {
+				t.Errorf("%d requests sent, slept %v; want none", n, clk.Slept())
+			}
+		})
+	}
 }
 
 func TestNoRetryResentAfter429(t *testing.T) {

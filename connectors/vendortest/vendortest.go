@@ -52,11 +52,10 @@ type Server struct {
 	mu     sync.Mutex
 	reqs   []Request
 	faults []*Fault
-	now    func() time.Time
 }
 
 // New wraps h.
-func New(h http.Handler) *Server { return &Server{next: h, now: time.Now} }
+func New(h http.Handler) *Server { return &Server{next: h} }
 
 // Inject queues a fault; faults are matched in the order they were queued.
 func (s *Server) Inject(f Fault) {
@@ -119,7 +118,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	s.mu.Lock()
-	s.reqs = append(s.reqs, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body, At: s.now()})
+	s.reqs = append(s.reqs, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body, At: time.Now()})
 	s.mu.Unlock()
 
 	f := s.take(r)

@@ -347,16 +347,21 @@ func (f *Fake) listLeads(r *http.Request) ([]any, Shape, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	leads := append([]Lead(nil), f.leads...)
-	created := func(l Lead) time.Time {
-		t, _ := time.Parse(time.RFC3339Nano, l.CreatedAt)
-		return t
+	// Parse each created_at once, not once per comparison.
+	type dated struct {
+		Lead
+		created time.Time
 	}
-	sort.SliceStable(leads, func(i, j int) bool { return created(leads[i]).After(created(leads[j])) })
+	leads := make([]dated, len(f.leads))
+	for i, l := range f.leads {
+		t, _ := time.Parse(time.RFC3339Nano, l.CreatedAt)
+		leads[i] = dated{l, t}
+	}
+	sort.SliceStable(leads, func(i, j int) bool { return leads[i].created.After(leads[j].created) })
 	var out []any
 	for _, l := range leads {
 		if !from.IsZero() || !to.IsZero() {
-			t := created(l)
+			t := l.created
 			if t.IsZero() {
 				continue // an unreadable created_at matches no date filter
 			}
@@ -365,7 +370,7 @@ func (f *Fake) listLeads(r *http.Request) ([]any, Shape, error) {
 				continue
 			}
 		}
-		out = append(out, l)
+		out = append(out, l.Lead)
 	}
 	return out, f.shapes[Leads], nil
 }
@@ -373,19 +378,21 @@ func (f *Fake) listLeads(r *http.Request) ([]any, Shape, error) {
 func (f *Fake) listRooms(*http.Request) ([]any, Shape, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// One pass over the messages, not one per room.
+	byRoom := map[string][]any{}
+	for _, m := range f.messages {
+		switch f.inline {
+		case InlineObjects:
+			byRoom[m.Room] = append(byRoom[m.Room], f.messageJSON(m))
+		case InlineUUIDs:
+			byRoom[m.Room] = append(byRoom[m.Room], m.UUID)
+		}
+	}
 	out := make([]any, 0, len(f.rooms))
 	for _, room := range f.rooms {
-		inline := []any{}
-		for _, m := range f.messages {
-			if m.Room != room.UUID {
-				continue
-			}
-			switch f.inline {
-			case InlineObjects:
-				inline = append(inline, f.messageJSON(m))
-			case InlineUUIDs:
-				inline = append(inline, m.UUID)
-			}
+		inline := byRoom[room.UUID]
+		if inline == nil {
+			inline = []any{} // "messages": [], never null
 		}
 		out = append(out, struct {
 			Room

@@ -89,7 +89,8 @@ type stored struct {
 
 // Fake is the fake CRM. It is safe for concurrent use.
 type Fake struct {
-	rec *vendortest.Server
+	rec    *vendortest.Server
+	routes map[string]route
 
 	mu         sync.Mutex
 	now        func() time.Time
@@ -117,6 +118,18 @@ func New() *Fake {
 		bySlug:  map[string]*stored{},
 		access:  map[string]time.Time{},
 		refresh: map[string]bool{},
+	}
+	f.routes = map[string]route{
+		"user/login/":              {http.MethodPost, f.login, false},
+		"user/token/refresh/":      {http.MethodPost, f.refreshToken, false},
+		"leads/list/":              {http.MethodGet, f.list, true},
+		"leads/view/lead/":         {http.MethodGet, f.view, true},
+		"leads/create/lead/":       {http.MethodPost, f.write(true, f.create), true},
+		"leads/update/lead/":       {http.MethodPost, f.write(true, f.update), true},
+		"leads/delete/lead/":       {http.MethodPost, f.write(false, f.deleteLead), true},
+		"leads/create/leadnote/":   {http.MethodPost, f.write(true, f.createNote), true},
+		"leads/delete/leadnote/":   {http.MethodPost, f.write(false, f.deleteNote), true},
+		"leads/appointments/list/": {http.MethodGet, f.appointments, true},
 	}
 	f.rec = vendortest.New(http.HandlerFunc(f.serve))
 	return f
@@ -240,6 +253,14 @@ func (f *Fake) Writes() int {
 	return f.writes
 }
 
+// route is one endpoint: its method, its handler and whether it wants a
+// bearer token.
+type route struct {
+	method string
+	fn     func(http.ResponseWriter, *http.Request)
+	auth   bool
+}
+
 // errs is the envelope's errors object: field -> messages.
 type errs map[string][]string
 
@@ -248,25 +269,7 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusForbidden, errs{"detail": {"Invalid API key."}}, map[string]any{})
 		return
 	}
-	route := strings.TrimPrefix(r.URL.Path, "/")
-	type handler struct {
-		method string
-		fn     func(http.ResponseWriter, *http.Request)
-		auth   bool
-	}
-	routes := map[string]handler{
-		"user/login/":              {http.MethodPost, f.login, false},
-		"user/token/refresh/":      {http.MethodPost, f.refreshToken, false},
-		"leads/list/":              {http.MethodGet, f.list, true},
-		"leads/view/lead/":         {http.MethodGet, f.view, true},
-		"leads/create/lead/":       {http.MethodPost, f.create, true},
-		"leads/update/lead/":       {http.MethodPost, f.update, true},
-		"leads/delete/lead/":       {http.MethodPost, f.deleteLead, true},
-		"leads/create/leadnote/":   {http.MethodPost, f.createNote, true},
-		"leads/delete/leadnote/":   {http.MethodPost, f.deleteNote, true},
-		"leads/appointments/list/": {http.MethodGet, f.appointments, true},
-	}
-	h, ok := routes[route]
+	h, ok := f.routes[strings.TrimPrefix(r.URL.Path, "/")]
 	if !ok {
 		reply(w, http.StatusNotFound, errs{"detail": {"Not found."}}, map[string]any{})
 		return
@@ -521,20 +524,26 @@ func form(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
 	return url.Values(r.MultipartForm.Value), true
 }
 
-func (f *Fake) countWrite() {
-	f.mu.Lock()
-	f.writes++
-	f.mu.Unlock()
+// write wraps a multipart write endpoint: a counted one bumps Writes before
+// anything can refuse it, then fn runs on the parsed form under f.mu.
+func (f *Fake) write(counted bool, fn func(http.ResponseWriter, url.Values)) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if counted {
+			f.mu.Lock()
+			f.writes++
+			f.mu.Unlock()
+		}
+		in, ok := form(w, r)
+		if !ok {
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		fn(w, in)
+	}
 }
 
-func (f *Fake) create(w http.ResponseWriter, r *http.Request) {
-	f.countWrite()
-	in, ok := form(w, r)
-	if !ok {
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *Fake) create(w http.ResponseWriter, in url.Values) {
 	if e := f.validate(in, true); len(e) > 0 {
 		reply(w, http.StatusBadRequest, e, map[string]any{})
 		return
@@ -547,14 +556,7 @@ func (f *Fake) create(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusCreated, nil, leadJSON(&s.Lead, false))
 }
 
-func (f *Fake) update(w http.ResponseWriter, r *http.Request) {
-	f.countWrite()
-	in, ok := form(w, r)
-	if !ok {
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *Fake) update(w http.ResponseWriter, in url.Values) {
 	slug := strings.TrimSpace(in.Get("slug"))
 	if slug == "" {
 		reply(w, http.StatusBadRequest, errs{"slug": {blankOrRequired(in, "slug")}}, map[string]any{})
@@ -578,13 +580,7 @@ func (f *Fake) update(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, nil, leadJSON(&s.Lead, false))
 }
 
-func (f *Fake) deleteLead(w http.ResponseWriter, r *http.Request) {
-	in, ok := form(w, r)
-	if !ok {
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *Fake) deleteLead(w http.ResponseWriter, in url.Values) {
 	slug := strings.TrimSpace(in.Get("slug"))
 	s, found := f.bySlug[slug]
 	switch {
@@ -602,14 +598,7 @@ func (f *Fake) deleteLead(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *Fake) createNote(w http.ResponseWriter, r *http.Request) {
-	f.countWrite()
-	in, ok := form(w, r)
-	if !ok {
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *Fake) createNote(w http.ResponseWriter, in url.Values) {
 	slug := strings.TrimSpace(in.Get("slug"))
 	s, found := f.bySlug[slug]
 	e := errs{}
@@ -642,11 +631,7 @@ func (f *Fake) createNote(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusCreated, nil, noteJSON(n))
 }
 
-func (f *Fake) deleteNote(w http.ResponseWriter, r *http.Request) {
-	in, ok := form(w, r)
-	if !ok {
-		return
-	}
+func (f *Fake) deleteNote(w http.ResponseWriter, in url.Values) {
 	raw := strings.TrimSpace(in.Get("note_id"))
 	if raw == "" {
 		reply(w, http.StatusBadRequest, errs{"note_id": {blankOrRequired(in, "note_id")}}, map[string]any{})
@@ -657,8 +642,6 @@ func (f *Fake) deleteNote(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadRequest, errs{"note_id": {"Invalid note id."}}, map[string]any{})
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	for _, s := range f.leads {
 		for i, n := range s.Notes {
 			if n.ID != id || s.deleted {
