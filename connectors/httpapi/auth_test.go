@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -249,5 +251,39 @@ func TestConcurrentRequestsLogInOnce(t *testing.T) {
 	wg.Wait()
 	if n := rec.Count("", "/login"); n != 1 {
 		t.Errorf("%d logins, want 1 shared by every request", n)
+	}
+}
+
+// TestFailedLoginIsRetriedOnlyByItsOwnCall: a login failing with 502 is
+// retried by the login request itself; the request that needed the token
+// then fails at once instead of running the whole login again per attempt.
+func TestFailedLoginIsRetriedOnlyByItsOwnCall(t *testing.T) {
+	var logins atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/login" {
+			logins.Add(1)
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	auth := &TokenAuth{
+		Login: func(ctx context.Context, c *Client) (Token, error) {
+			_, err := c.Do(ctx, &Request{Method: "POST", Path: "login", NoAuth: true})
+			return Token{}, err
+		},
+		Set: func(*http.Request, Token) {},
+	}
+	c, err := New(Config{Name: "v", BaseURL: srv.URL, Auth: auth, MaxAttempts: 3,
+		Sleep: func(context.Context, time.Duration) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(context.Background(), &Request{Method: "GET", Path: "leads"}); err == nil {
+		t.Fatal("want the failed login's error")
+	}
+	if n := logins.Load(); n != 3 {
+		t.Fatalf("%d login requests, want 3 (the login's own attempts, not 3 per attempt of the call)", n)
 	}
 }

@@ -458,9 +458,12 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 // retryable decides whether an attempt's failure is worth another attempt.
 // wait < 0 means "use the exponential backoff".
 func (c *Client) retryable(req *Request, resp *Response, err error) (wait time.Duration, reason string, ok bool) {
-	// These carry a status too (a 429 asking too long a wait): decide on them first.
+	// These may carry a status too (a 429 asking too long a wait; a login
+	// that failed with a 5xx after its own retries): decide on them first,
+	// or a failed login would be retried again by every request that needed it.
 	var ue *unsentError
-	if errors.Is(err, ErrBodyTooLarge) || errors.Is(err, ErrForeignHost) || errors.Is(err, ErrRetryAfterLong) || errors.As(err, &ue) {
+	if errors.Is(err, ErrBodyTooLarge) || errors.Is(err, ErrForeignHost) || errors.Is(err, ErrRetryAfterLong) ||
+		errors.Is(err, errAuth) || errors.As(err, &ue) {
 		return 0, "", false
 	}
 	var se *StatusError
@@ -481,9 +484,6 @@ func (c *Client) retryable(req *Request, resp *Response, err error) (wait time.D
 			}
 			return -1, strconv.Itoa(se.Status), true
 		}
-		return 0, "", false
-	}
-	if errors.Is(err, errAuth) {
 		return 0, "", false
 	}
 	var ne net.Error
