@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/leadsync/leadsync/connectors/httpapi"
 	"github.com/leadsync/leadsync/lead"
 )
 
@@ -155,3 +156,17 @@ type NopMetrics struct{}
 
 // Gauge implements Metrics.
 func (NopMetrics) Gauge(string, map[string]string, float64) {}
+
+// ConfigError wraps err with ErrConfig when retrying cannot fix it: the
+// vendor refused the credential (a static token answered 401, or a renewed
+// token still got 401), or answered 403 or 404 (a wrong key, base URL or
+// path prefix). Any other error comes back unchanged.
+func ConfigError(err error) error {
+	if err == nil || errors.Is(err, ErrConfig) {
+		return err
+	}
+	if errors.Is(err, httpapi.ErrCredentialRefused) || httpapi.IsStatus(err, 401, 403, 404) {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return err
+}

@@ -164,7 +164,7 @@ func (p *pager) each(ctx context.Context, fn func(label string, items []json.Raw
 		}
 		resp, err := p.c.Do(ctx, req)
 		if err != nil {
-			return classify(err)
+			return connectors.ConfigError(err)
 		}
 		page, err := decodeList(resp.Body)
 		if err != nil {
@@ -212,19 +212,6 @@ func itemUUID(raw json.RawMessage) string {
 		return ""
 	}
 	return string(v.UUID)
-}
-
-// classify marks answers that retrying cannot fix as configuration errors:
-// 401 after the client already renewed once (a revoked key, a wrong
-// password), 403 and 404 (a wrong base URL or a plan without API access).
-func classify(err error) error {
-	if errors.Is(err, connectors.ErrConfig) {
-		return err
-	}
-	if httpapi.IsStatus(err, 401, 403, 404) || errors.Is(err, httpapi.ErrCredentialRefused) {
-		return fmt.Errorf("%w: %w", connectors.ErrConfig, err)
-	}
-	return err
 }
 
 // apiLead is the lead object.

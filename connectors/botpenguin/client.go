@@ -155,7 +155,7 @@ func (c *Client) Chats(ctx context.Context, page int, typ, label string) ([]json
 		Label: label,
 	})
 	if err != nil {
-		return nil, classify(err)
+		return nil, connectors.ConfigError(err)
 	}
 	chats, err := DecodeChats(resp.Body)
 	if err != nil {
@@ -222,19 +222,10 @@ func (c *Client) UpsertLead(ctx context.Context, u LeadUpdate) error {
 		Label:  label,
 	})
 	if err != nil {
-		return classify(err)
+		return connectors.ConfigError(err)
 	}
 	if _, err := decodeEnvelope(resp.Body); err != nil {
 		return fmt.Errorf("%s: %s: %w", c.http.Name(), label, err)
 	}
 	return nil
-}
-
-// classify marks the failures retrying cannot fix (a refused token, 403,
-// 404) as configuration errors, keeping the original chain.
-func classify(err error) error {
-	if errors.Is(err, httpapi.ErrCredentialRefused) || httpapi.IsStatus(err, 401, 403, 404) {
-		return fmt.Errorf("%w: %w", connectors.ErrConfig, err)
-	}
-	return err
 }

@@ -238,7 +238,7 @@ func (c *client) users(ctx context.Context, channels []int, start, end time.Time
 		Label: label,
 	}, &p)
 	if err != nil {
-		return nil, classify(err)
+		return nil, connectors.ConfigError(err)
 	}
 	return &p, nil
 }
@@ -300,7 +300,7 @@ func (c *client) transcripts(ctx context.Context, botUserID string, channel int,
 		Label: label,
 	}, &p)
 	if err != nil {
-		return nil, classify(err)
+		return nil, connectors.ConfigError(err)
 	}
 	return &p, nil
 }
@@ -327,15 +327,6 @@ func (c *client) usage(ctx context.Context, month time.Time, channel int) (*usag
 
 func pageQuery(page, limit int) url.Values {
 	return url.Values{"page": {strconv.Itoa(page)}, "limit": {strconv.Itoa(limit)}}
-}
-
-// classify marks 403 and 404 as configuration errors: retrying cannot fix a
-// wrong base URL or an app without access.
-func classify(err error) error {
-	if httpapi.IsStatus(err, 403, 404) {
-		return fmt.Errorf("%w: %w", connectors.ErrConfig, err)
-	}
-	return err
 }
 
 func shorten(s string, n int) string {

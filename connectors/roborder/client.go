@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -200,7 +199,7 @@ func (c *Client) page(ctx context.Context, link string, label string) (Listing, 
 	}
 	resp, err := c.http.Do(ctx, req)
 	if err != nil {
-		return Listing{}, classify(err)
+		return Listing{}, connectors.ConfigError(err)
 	}
 	l, err := DecodeLeads(resp.Body)
 	if err != nil {
@@ -221,13 +220,4 @@ func (c *Client) upgrade(link string) string {
 	}
 	u.Scheme = "https"
 	return u.String()
-}
-
-// classify marks the failures retrying cannot fix (a refused credential, 403,
-// 404) as configuration errors, keeping the original chain.
-func classify(err error) error {
-	if errors.Is(err, httpapi.ErrCredentialRefused) || httpapi.IsStatus(err, 401, 403, 404) {
-		return fmt.Errorf("%w: %w", connectors.ErrConfig, err)
-	}
-	return err
 }
