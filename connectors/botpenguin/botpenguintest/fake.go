@@ -347,17 +347,11 @@ func (f *Fake) upsert(w http.ResponseWriter, r *http.Request) {
 }
 
 func ok(w http.ResponseWriter, msg string, data any) {
-	writeJSON(w, http.StatusOK, map[string]any{"success": true, "message": msg, "code": http.StatusOK, "data": data})
+	vendortest.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "message": msg, "code": http.StatusOK, "data": data})
 }
 
 func fail(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]any{"success": false, "message": msg, "code": status})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	vendortest.WriteJSON(w, status, map[string]any{"success": false, "message": msg, "code": status})
 }
 
 func objectID() string {

@@ -203,14 +203,8 @@ func (f *Fake) Logins() int { f.mu.Lock(); defer f.mu.Unlock(); return f.logins 
 // Unauthorized counts API calls answered 401 (logins excluded).
 func (f *Fake) Unauthorized() int { f.mu.Lock(); defer f.mu.Unlock(); return f.unauthorized }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 func fail(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]any{"statusCode": status, "message": msg})
+	vendortest.WriteJSON(w, status, map[string]any{"statusCode": status, "message": msg})
 }
 
 func (f *Fake) login(w http.ResponseWriter, r *http.Request) {
@@ -244,7 +238,7 @@ func (f *Fake) login(w http.ResponseWriter, r *http.Request) {
 	case ExpiryEpochMillis:
 		v = exp.UnixMilli()
 	}
-	writeJSON(w, 200, map[string]any{"authToken": tok, key: v})
+	vendortest.WriteJSON(w, 200, map[string]any{"authToken": tok, key: v})
 }
 
 // authed checks the bare token in Authorization.
@@ -382,7 +376,7 @@ func (f *Fake) listUsers(w http.ResponseWriter, r *http.Request) {
 			hasNext = 1
 		}
 	}
-	writeJSON(w, 200, map[string]any{
+	vendortest.WriteJSON(w, 200, map[string]any{
 		"users": out, "page": page, "pages": pages, "total": len(match), "limit": limit, "hasNextPage": hasNext,
 	})
 }
@@ -452,7 +446,7 @@ func (f *Fake) listTranscripts(w http.ResponseWriter, r *http.Request) {
 
 	lo, hi := min((page-1)*limit, len(match)), min(page*limit, len(match))
 	pages := (len(match) + limit - 1) / limit
-	writeJSON(w, 200, map[string]any{
+	vendortest.WriteJSON(w, 200, map[string]any{
 		"botUser":           bu,
 		"transcripts":       append([]Entry{}, match[lo:hi]...),
 		"paginationDetails": map[string]any{"page": page, "pages": pages, "total": len(match), "limit": limit},
@@ -474,5 +468,5 @@ func (f *Fake) botUsage(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	u := f.usage[q.Get("monthDate")+"/"+strconv.Itoa(id)]
 	f.mu.Unlock()
-	writeJSON(w, 200, u)
+	vendortest.WriteJSON(w, 200, u)
 }

@@ -73,7 +73,7 @@ func New() *Fake {
 	mux.HandleFunc("POST /api/v1/login", f.login)
 	mux.HandleFunc("GET /api/v1/leads", f.authed(f.list))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{
+		vendortest.WriteJSON(w, http.StatusNotFound, map[string]string{
 			"message": fmt.Sprintf("The route %s could not be found.", strings.TrimPrefix(r.URL.Path, "/")),
 		})
 	})
@@ -155,7 +155,7 @@ func (f *Fake) login(w http.ResponseWriter, r *http.Request) {
 		Password string `json:"password"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"success": false, "message": "Invalid JSON body.", "data": []any{}})
+		vendortest.WriteJSON(w, http.StatusBadRequest, map[string]any{"success": false, "message": "Invalid JSON body.", "data": []any{}})
 		return
 	}
 	missing := map[string][]string{}
@@ -166,19 +166,19 @@ func (f *Fake) login(w http.ResponseWriter, r *http.Request) {
 		missing["password"] = []string{"The password field is required."}
 	}
 	if len(missing) > 0 {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "The given data was invalid.", "errors": missing})
+		vendortest.WriteJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "The given data was invalid.", "errors": missing})
 		return
 	}
 	if in.Email != Email || in.Password != Password {
 		// The Laravel API starter's sendError: success:false, 404 by default.
-		writeJSON(w, http.StatusNotFound, map[string]any{"success": false, "message": "Unauthorised.", "data": map[string]string{"error": "Unauthorised"}})
+		vendortest.WriteJSON(w, http.StatusNotFound, map[string]any{"success": false, "message": "Unauthorised.", "data": map[string]string{"error": "Unauthorised"}})
 		return
 	}
 	tok := newToken()
 	f.mu.Lock()
 	f.issued[tok] = true
 	f.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{
+	vendortest.WriteJSON(w, http.StatusOK, map[string]any{
 		"success": true,
 		"data":    map[string]string{"access_token": tok, "name": "Shop Owner", "token_type": "Bearer"},
 		"message": "User Login Successfully",
@@ -192,7 +192,7 @@ func (f *Fake) authed(next http.HandlerFunc) http.HandlerFunc {
 		valid := ok && (tok == Token || f.issued[tok])
 		f.mu.Unlock()
 		if !valid {
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Unauthenticated."})
+			vendortest.WriteJSON(w, http.StatusUnauthorized, map[string]string{"message": "Unauthenticated."})
 			return
 		}
 		next(w, r)
@@ -206,7 +206,7 @@ func (f *Fake) list(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 
 	if failure != "" {
-		writeJSON(w, http.StatusOK, map[string]any{"success": false, "data": []any{}, "message": failure})
+		vendortest.WriteJSON(w, http.StatusOK, map[string]any{"success": false, "data": []any{}, "message": failure})
 		return
 	}
 	var data any
@@ -220,7 +220,7 @@ func (f *Fake) list(w http.ResponseWriter, r *http.Request) {
 	case Paginator:
 		data = paginate(leads, pageParam(r), perPage, externalURL(r))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": data, "message": "Get Leads successfully."})
+	vendortest.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "data": data, "message": "Get Leads successfully."})
 }
 
 // pageParam reads ?page= as Laravel does: anything that is not a positive
@@ -289,10 +289,4 @@ func newToken() string {
 		panic(err)
 	}
 	return "1|" + hex.EncodeToString(b)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
