@@ -97,6 +97,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Unauthorized401MidPagination", h.unauthorizedMidPagination)
 	t.Run("MalformedPageIsRunErrorNamingPage", h.malformedPage)
 	t.Run("RerunUnchangedIsIdentical", h.rerunUnchanged)
+	t.Run("EmitErrorStopsPull", h.emitErrorStopsPull)
+	t.Run("CancelledContextEndsPull", h.cancelledContextEndsPull)
 }
 
 // env is one subtest's running fake and the source built against it.
@@ -397,4 +399,49 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// errStopped is what the emit of EmitErrorStopsPull answers.
+var errStopped = errors.New("sourcetest: the engine refused the page")
+
+// emitErrorStopsPull: the Source contract says Pull stops at once and
+// returns emit's error when emit fails (the engine could not stage a page):
+// no further page is emitted or requested.
+func (h Harness) emitErrorStopsPull(t *testing.T) {
+	e := h.start(t, "/")
+	calls, asked := 0, 0
+	err := e.src.Pull(context.Background(), nil, func(connectors.Page) error {
+		calls++
+		asked = len(e.listing()) // a source may read ahead before emitting
+		return errStopped
+	})
+	if !errors.Is(err, errStopped) {
+		t.Fatalf("Pull returned %v, want the emit error", err)
+	}
+	if calls != 1 {
+		t.Fatalf("emit called %d times after it failed, want exactly 1", calls)
+	}
+	if n := len(e.listing()); n != asked {
+		t.Errorf("%d listing requests after the failed emit, %d before: Pull went on reading", n, asked)
+	}
+}
+
+// cancelledContextEndsPull: after its context is cancelled, Pull returns
+// promptly with an error wrapping ctx.Err(), and emits nothing more.
+func (h Harness) cancelledContextEndsPull(t *testing.T) {
+	e := h.start(t, "/")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := 0
+	err := e.src.Pull(ctx, nil, func(connectors.Page) error {
+		calls++
+		cancel()
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Pull after cancel returned %v, want an error wrapping context.Canceled", err)
+	}
+	if calls != 1 {
+		t.Errorf("emit called %d times, want 1: pages kept coming after the cancel", calls)
+	}
 }
