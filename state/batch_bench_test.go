@@ -56,6 +56,72 @@ func TestBatchCommitsEveryCallAndIsolatesAFailingOne(t *testing.T) {
 	})
 }
 
+// BatchAsync returns at once and reports each call's own result through
+// its callback once committed, in groups shared with Batch callers: a
+// failing call leaves nothing and costs the others nothing, and a Batch
+// caller queued behind asynchronous calls is still committed and answered.
+func TestBatchAsyncReportsEachResultAndLetsSyncCallersThrough(t *testing.T) {
+	s := openTemp(t)
+	boom := errors.New("boom")
+	// Hold the writer lock so that the calls below pile up behind it and
+	// commit in groups mixing both kinds.
+	entered, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- s.Update(func(*Tx) error { close(entered); <-release; return nil })
+	}()
+	<-entered
+	syncErrs := make(chan error, 2)
+	go func() { syncErrs <- s.Batch(func(tx *Tx) error { return tx.PutTargetID("S1", "slug") }) }()
+	results := make(chan string, 30)
+	for i := range 30 {
+		s.BatchAsync(func(tx *Tx) error {
+			if err := tx.PutTargetID(fmt.Sprintf("A%02d", i), "slug"); err != nil {
+				return err
+			}
+			if i == 11 {
+				return boom
+			}
+			return nil
+		}, func(err error) { results <- fmt.Sprintf("A%02d:%v", i, err) })
+	}
+	go func() { syncErrs <- s.Batch(func(tx *Tx) error { return tx.PutTargetID("S2", "slug") }) }()
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-syncErrs; err != nil {
+			t.Errorf("Batch behind asynchronous calls: %v", err)
+		}
+	}
+	got := map[string]bool{}
+	for range 30 {
+		got[<-results] = true
+	}
+	s.View(func(tx *Tx) error {
+		for i := range 30 {
+			id := fmt.Sprintf("A%02d", i)
+			want := id + ":<nil>"
+			if i == 11 {
+				want = id + ":boom"
+			}
+			if !got[want] {
+				t.Errorf("no result %q among %v", want, got)
+			}
+			if stored := tx.TargetID(id) != ""; stored != (i != 11) {
+				t.Errorf("%s stored = %v", id, stored)
+			}
+		}
+		for _, id := range []string{"S1", "S2"} {
+			if tx.TargetID(id) == "" {
+				t.Errorf("%s not stored", id)
+			}
+		}
+		return nil
+	})
+}
+
 // BenchmarkCommit compares Update and Batch for 4 concurrent writers, each
 // committing small transactions one after the other (the pusher's pattern).
 //

@@ -62,8 +62,9 @@ type Store struct {
 }
 
 type batchCall struct {
-	fn   func(*Tx) error
-	done chan error // its result, or errPromoted
+	async func(error) // set for BatchAsync: called with the result; nobody waits on done
+	fn    func(*Tx) error
+	done  chan error // its result, or errPromoted
 }
 
 // errPromoted tells a waiting Batch caller to commit what is pending.
@@ -141,9 +142,33 @@ func (s *Store) Batch(fn func(*Tx) error) error {
 	}
 }
 
+// BatchAsync queues fn for the next group commit, as Batch does, and
+// returns at once; done (which may be nil) is called with fn's result once
+// its commit is over. It is for a write after which the caller has nothing
+// to do that depends on it being durable: the caller goes on to other work
+// while the commit's fsyncs run, and the writes of several such callers
+// share one commit. A crash before that commit loses fn's effects as if it
+// had not been called. done runs on the committing goroutine and must not
+// call Batch. fn must be safe to run twice, as with Batch.
+func (s *Store) BatchAsync(fn func(*Tx) error, done func(error)) {
+	if done == nil {
+		done = func(error) {}
+	}
+	c := &batchCall{fn: fn, async: done}
+	s.gmu.Lock()
+	s.pending = append(s.pending, c)
+	lead := !s.leading
+	s.leading = true
+	s.gmu.Unlock()
+	if lead {
+		go s.commitPending()
+	}
+}
+
 // commitPending commits every pending call, then hands the lead to the
 // first call that arrived meanwhile, so no caller commits for others
-// indefinitely.
+// indefinitely. When that first call is asynchronous (nobody waits on it),
+// a new goroutine takes the lead.
 func (s *Store) commitPending() {
 	s.gmu.Lock()
 	calls := s.pending
@@ -158,17 +183,24 @@ func (s *Store) commitPending() {
 		return nil
 	})
 	for _, c := range calls {
+		res := err
 		if err != nil && len(calls) > 1 {
-			c.done <- s.Update(c.fn)
-			continue
+			res = s.Update(c.fn)
 		}
-		c.done <- err
+		if c.async != nil {
+			c.async(res)
+		} else {
+			c.done <- res
+		}
 	}
 	s.gmu.Lock()
-	if len(s.pending) > 0 {
-		s.pending[0].done <- errPromoted
-	} else {
+	switch {
+	case len(s.pending) == 0:
 		s.leading = false
+	case s.pending[0].async != nil:
+		go s.commitPending()
+	default:
+		s.pending[0].done <- errPromoted
 	}
 	s.gmu.Unlock()
 }

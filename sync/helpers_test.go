@@ -24,6 +24,8 @@ type memTarget struct {
 	failing int                        // transient failures to return before succeeding
 	// createLost: the next create lands but its answer is lost (transient error).
 	createLost bool
+	// beforeCreate, when set, runs at the start of every Create, unlocked.
+	beforeCreate func(p *lead.Person)
 }
 
 func newMemTarget() *memTarget { return &memTarget{leads: map[string]*connectors.TargetLead{}} }
@@ -43,6 +45,9 @@ func (m *memTarget) Find(_ context.Context, email, phone string) ([]connectors.T
 }
 
 func (m *memTarget) Create(_ context.Context, p *lead.Person) (string, error) {
+	if m.beforeCreate != nil {
+		m.beforeCreate(p)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.reject != nil {

@@ -42,8 +42,12 @@ func (p *PushStats) add(o PushStats) {
 // pusher drains the outbox into the target. Its workers record each CRM
 // answer with Store.Batch: each write must be durable before the next CRM
 // call, and group commit lets the workers share their fsyncs (against a
-// fast CRM, commits were the bottleneck). Every closure it commits is safe
-// to run twice, as Batch requires.
+// fast CRM, commits were the bottleneck). A person's last write, after
+// which no CRM call of that person follows, is committed asynchronously
+// (BatchAsync): the worker goes on to the next person while it commits.
+// The create intents of a piece of the outbox are written together before
+// its persons are handed out. Every closure it commits is safe to run
+// twice, as Batch requires.
 type pusher struct {
 	st          *state.Store
 	stage       *stager
@@ -55,6 +59,13 @@ type pusher struct {
 	now         func() time.Time
 	maxBackoff  time.Duration
 	chunk       int // due entries read at a time; 0: dueChunk
+
+	// The last commit of each person is asynchronous (Store.BatchAsync):
+	// a drain waits for them all before it returns, and the first that
+	// failed fails the drain.
+	async    gosync.WaitGroup
+	asyncMu  gosync.Mutex
+	asyncErr error
 }
 
 // dueChunk is how many due outbox entries a drain reads at a time.
@@ -116,6 +127,9 @@ feed:
 		}); walkErr != nil {
 			break
 		}
+		if walkErr = p.writeIntents(due); walkErr != nil {
+			break
+		}
 		for _, id := range due {
 			if fed > 0 && fed%releaseEveryPushes == 0 {
 				if err := p.st.ReleaseMemory(); err != nil {
@@ -136,6 +150,11 @@ feed:
 	}
 	close(work)
 	wg.Wait()
+	p.async.Wait()
+	if walkErr == nil {
+		walkErr = p.asyncErr
+	}
+	p.asyncErr = nil
 	if walkErr != nil {
 		return total, next, walkErr
 	}
@@ -154,6 +173,50 @@ feed:
 		return total, next, fatal
 	}
 	return total, next, ctx.Err()
+}
+
+// writeIntents writes, in one commit, the create intent of every person
+// among ids that has no CRM id and no intent yet, before any of them is
+// handed to a worker: one commit for a piece of the outbox instead of one
+// per person. An intent only ever makes the pusher look a person up before
+// creating, which it does anyway, so one written for a person that ends up
+// in the DLQ or merged away does no harm (a merge carries it over).
+func (p *pusher) writeIntents(ids []string) error {
+	return p.st.Batch(func(tx *state.Tx) error {
+		for _, id := range ids {
+			if tx.TargetID(id) != "" {
+				continue
+			}
+			if _, ok, err := tx.Intent(id); err != nil || ok {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			if err := tx.PutIntent(id, state.Intent{At: p.now()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// commitLast commits a person's last write without waiting for it; Drain
+// waits for every such commit before it returns.
+func (p *pusher) commitLast(id string, fn func(*state.Tx) error) {
+	p.async.Add(1)
+	p.st.BatchAsync(fn, func(err error) {
+		defer p.async.Done()
+		if err == nil {
+			return
+		}
+		p.log.Error("recording a push", "connector", p.name, "person", id, "err", err)
+		p.asyncMu.Lock()
+		if p.asyncErr == nil {
+			p.asyncErr = fmt.Errorf("recording the push of %s: %w", id, err)
+		}
+		p.asyncMu.Unlock()
+	})
 }
 
 // pushOne pushes one person and settles its outbox entry: done, DLQ, or
@@ -270,6 +333,7 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 		sent    map[string]string
 		found   bool
 		adopted bool
+		intent  bool
 	)
 	load := func() error {
 		return p.st.View(func(tx *state.Tx) error {
@@ -279,6 +343,9 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 				return err
 			}
 			slug = tx.TargetID(id)
+			if _, intent, err = tx.Intent(id); err != nil {
+				return err
+			}
 			sent, err = tx.Notes(id)
 			return err
 		})
@@ -298,7 +365,7 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 	var recordSlug func(tx *state.Tx) error
 	if slug == "" {
 		var err error
-		slug, adopted, err = p.createOrAdopt(ctx, id, &merged)
+		slug, adopted, err = p.createOrAdopt(ctx, id, &merged, intent)
 		if err != nil {
 			return err
 		}
@@ -339,7 +406,11 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 	if err != nil {
 		return err
 	}
-	return p.st.Batch(func(tx *state.Tx) error {
+	// Nothing of this person follows this last write, so it commits while
+	// the worker goes on: a crash before its commit leaves the person in
+	// the outbox with its create intent, and the next attempt looks the
+	// lead up and adopts it.
+	p.commitLast(id, func(tx *state.Tx) error {
 		if recordSlug != nil {
 			if err := recordSlug(tx); err != nil {
 				return err
@@ -359,6 +430,7 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 		}
 		return tx.Dequeue(id)
 	})
+	return nil
 }
 
 // targetAgrees reports whether the target's own record of this lead (read
@@ -377,13 +449,16 @@ func (p *pusher) targetAgrees(recs []lead.Record, slug string, m *lead.Person) b
 	return false
 }
 
-// createOrAdopt writes the create intent, then finds or creates the lead.
-// The caller records the id it returns (recordTargetID).
-func (p *pusher) createOrAdopt(ctx context.Context, id string, merged *lead.Person) (slug string, adopted bool, err error) {
-	if err := p.st.Batch(func(tx *state.Tx) error {
-		return tx.PutIntent(id, state.Intent{At: p.now()})
-	}); err != nil {
-		return "", false, err
+// createOrAdopt writes the create intent unless it is already stored
+// (writeIntents), then finds or creates the lead. The caller records the id
+// it returns (recordTargetID).
+func (p *pusher) createOrAdopt(ctx context.Context, id string, merged *lead.Person, intent bool) (slug string, adopted bool, err error) {
+	if !intent {
+		if err := p.st.Batch(func(tx *state.Tx) error {
+			return tx.PutIntent(id, state.Intent{At: p.now()})
+		}); err != nil {
+			return "", false, err
+		}
 	}
 	matches, err := p.target.Find(ctx, merged.Email(), merged.Phone())
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -285,6 +286,51 @@ func TestDrainReadsTheOutboxInPiecesAndPushesEachDueEntryOnce(t *testing.T) {
 	f.st.View(func(tx *state.Tx) error {
 		if d := tx.OutboxDepth(); d != 1 {
 			t.Errorf("outbox depth %d after the drain, want 1 (%s, waiting)", d, waiting)
+		}
+		return nil
+	})
+}
+
+// Every create is preceded by a durable create intent (written for a whole
+// piece of the outbox at once), and when Drain returns, each person's last
+// write (its CRM id recorded, its intent cleared, its outbox entry gone)
+// is committed, although workers no longer wait for it.
+func TestIntentsPrecedeCreatesAndDrainWaitsForTheLastWrites(t *testing.T) {
+	f := newFixture(t)
+	f.push.chunk = 4
+	f.push.concurrency = 3
+	var recs []lead.Record
+	for i := range 10 {
+		recs = append(recs, rec("ask", fmt.Sprint(i), "N", "", []string{fmt.Sprintf("p%d@x.tn", i)}, nil))
+	}
+	f.stagePage("ask", recs...)
+	var mu gosync.Mutex
+	var missing []string
+	f.target.beforeCreate = func(p *lead.Person) {
+		f.st.View(func(tx *state.Tx) error {
+			if _, ok, _ := tx.Intent(tx.Identity(state.EmailKey(p.Email()))); !ok {
+				mu.Lock()
+				missing = append(missing, p.Email())
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	if s := f.drain(); s.Created != 10 {
+		t.Fatalf("drain %+v, want 10 created", s)
+	}
+	if len(missing) > 0 {
+		t.Errorf("created without a stored intent: %v", missing)
+	}
+	f.st.View(func(tx *state.Tx) error {
+		if d := tx.OutboxDepth(); d != 0 {
+			t.Errorf("outbox depth %d when Drain returned, want 0", d)
+		}
+		for i := range 10 {
+			id := tx.Identity(state.EmailKey(fmt.Sprintf("p%d@x.tn", i)))
+			if _, ok, _ := tx.Intent(id); ok || tx.TargetID(id) == "" {
+				t.Errorf("%s: intent left %v, CRM id %q; want no intent and an id", id, ok, tx.TargetID(id))
+			}
 		}
 		return nil
 	})

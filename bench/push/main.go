@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -46,6 +47,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds of (engine, plain creates, plain lookups+creates)")
 	flag.DurationVar(&latency, "latency", 0, "delay the fake CRM adds to every request (a real CRM's answer time)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the engine's drains to this file")
+	flag.StringVar(&traceFile, "trace", "", "write an execution trace of the first engine drain to this file (go tool trace -pprof=sync|net|syscall FILE shows where workers wait)")
 	flag.Parse()
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
@@ -73,6 +75,7 @@ var (
 	latency    time.Duration
 	cpuProfile string
 	profile    *os.File
+	traceFile  string
 )
 
 func median(xs []float64) float64 {
@@ -135,9 +138,21 @@ connectors:
 	if profile != nil {
 		pprof.StartCPUProfile(profile)
 	}
+	if traceFile != "" {
+		f, err := os.Create(traceFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer f.Close()
+		trace.Start(f)
+	}
 	start := time.Now()
 	ps, _, err := eng.Drain(ctx)
 	d := time.Since(start)
+	if traceFile != "" {
+		trace.Stop()
+		traceFile = "" // the first drain only
+	}
 	if profile != nil {
 		pprof.StopCPUProfile()
 		profile = nil // one drain per profile file

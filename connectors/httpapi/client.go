@@ -105,6 +105,10 @@ type Config struct {
 	Now func() time.Time
 }
 
+// MaxIdleConnsPerHost is how many idle connections a client keeps open to
+// its host: at least as many as the concurrent requests one instance makes.
+const MaxIdleConnsPerHost = 64
+
 // Client is one connector instance's HTTP client. It is safe for concurrent use.
 type Client struct {
 	cfg     Config
@@ -167,7 +171,13 @@ func New(cfg Config) (*Client, error) {
 	}
 	tr := cfg.Transport
 	if tr == nil {
-		tr = http.DefaultTransport
+		// http.DefaultTransport keeps only 2 idle connections per host, so
+		// a pusher with more workers than that closed and reopened a
+		// connection (a TLS handshake, against a real CRM) for most of its
+		// requests. Each instance talks to one host: give it a pool of its own.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = MaxIdleConnsPerHost
+		tr = t
 	}
 	c := &Client{cfg: cfg, base: u, limiter: lim, log: cfg.Logger.With("connector", cfg.Name)}
 	for _, s := range cfg.Secrets {

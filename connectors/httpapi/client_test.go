@@ -813,3 +813,45 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 	})
 }
+
+// A client's workers reuse their connections: rounds of 8 concurrent
+// requests open 8 connections in all, not 8 per round (http.DefaultTransport
+// keeps 2 idle per host and reopened the other 6 every round).
+func TestConcurrentRequestsReuseTheirConnections(t *testing.T) {
+	const workers, rounds = 8, 3
+	var arrived atomic.Int32
+	gate := make(chan struct{})
+	var opened atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Answer only once all the round's requests are in, so that they
+		// truly run on 8 connections at the same time.
+		if arrived.Add(1)%workers == 0 {
+			close(gate)
+		}
+		<-gate
+		w.Write([]byte(`{}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL, nil, nil)
+	for range rounds {
+		gate = make(chan struct{})
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				if _, err := c.Do(context.Background(), get("leads")); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if n := opened.Load(); n != workers {
+		t.Errorf("%d connections opened for %d rounds of %d concurrent requests, want %d", n, rounds, workers, workers)
+	}
+}
