@@ -93,6 +93,29 @@ func TestFindKeepsOnlyExactMatchesEmailFirst(t *testing.T) {
 	}
 }
 
+// The phone the engine passes is E.164 and is searched as it is; one
+// written otherwise is normalised first (in the instance's region), so
+// every notation finds the same lead with the same query.
+func TestFindSearchesTheSamePhoneInEveryNotation(t *testing.T) {
+	for _, phone := range []string{"+21620123456", "20 123 456", "+216 20-123-456", "0021620123456"} {
+		t.Run(phone, func(t *testing.T) {
+			f, base := startFake(t)
+			want := f.AddLead(epixeltest.Lead{FirstName: "P", LastName: "Phone", Email: "p@example.com", Phone: "21620123456"})
+			tg := newTarget(t, instance(base, exampleOptions()))
+			found, err := tg.Find(context.Background(), "", phone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(found) != 1 || found[0].ID != want || found[0].Phone != "+21620123456" {
+				t.Errorf("Find(%q) = %+v, want the lead %s with phone +21620123456", phone, found, want)
+			}
+			if reqs := requestsTo(f, "GET", "leads/list/"); len(reqs) != 1 || !strings.Contains(reqs[0].Query, "phone=21620123456") {
+				t.Errorf("list queries = %v, want one for phone=21620123456", reqs)
+			}
+		})
+	}
+}
+
 func TestFindWithNoMatchAndNoArguments(t *testing.T) {
 	f, base := startFake(t)
 	tg := newTarget(t, instance(base, exampleOptions()))
