@@ -186,32 +186,41 @@ func (e *Engine) RunSource(ctx context.Context, name string, progress Progress) 
 		res.Err = err
 	}
 	if res.Err == nil {
+		var pipe stagePipe
 		res.Err = src.Pull(ctx, cursor, func(p connectors.Page) error {
-			st, err := e.stage.StagePage(e.store, name, p)
-			if err != nil {
-				return fmt.Errorf("staging %s: %w", p.Label, err)
-			}
-			res.Pages++
-			res.Problems += len(p.Problems)
-			for _, pr := range p.Problems {
-				log.Debug("record problem", "page", p.Label, "problem", pr)
-			}
-			res.Stats.add(st)
-			e.metrics.pages.WithLabelValues(name).Inc()
-			e.metrics.records.WithLabelValues(name, "changed").Add(float64(st.Changed))
-			e.metrics.records.WithLabelValues(name, "unchanged").Add(float64(st.Unchanged))
-			e.metrics.records.WithLabelValues(name, "skipped").Add(float64(st.Skipped))
-			e.metrics.problems.WithLabelValues(name).Add(float64(len(p.Problems)))
-			if p.Cursor != nil {
-				e.metrics.cursorAge.WithLabelValues(name).Set(0)
-			}
-			log.Debug("page staged", "page", p.Label, "records", st.Records, "changed", st.Changed, "enqueued", st.Enqueued)
-			e.releaseMemory()
-			if progress != nil {
-				progress(name, res.Pages, res.Stats)
-			}
-			return nil
+			return pipe.submit(func() error {
+				st, err := e.stage.StagePage(e.store, name, p)
+				if err != nil {
+					return fmt.Errorf("staging %s: %w", p.Label, err)
+				}
+				res.Pages++
+				res.Problems += len(p.Problems)
+				for _, pr := range p.Problems {
+					log.Debug("record problem", "page", p.Label, "problem", pr)
+				}
+				res.Stats.add(st)
+				e.metrics.pages.WithLabelValues(name).Inc()
+				e.metrics.records.WithLabelValues(name, "changed").Add(float64(st.Changed))
+				e.metrics.records.WithLabelValues(name, "unchanged").Add(float64(st.Unchanged))
+				e.metrics.records.WithLabelValues(name, "skipped").Add(float64(st.Skipped))
+				e.metrics.problems.WithLabelValues(name).Add(float64(len(p.Problems)))
+				if p.Cursor != nil {
+					e.metrics.cursorAge.WithLabelValues(name).Set(0)
+				}
+				log.Debug("page staged", "page", p.Label, "records", st.Records, "changed", st.Changed, "enqueued", st.Enqueued)
+				e.releaseMemory()
+				if progress != nil {
+					progress(name, res.Pages, res.Stats)
+				}
+				return nil
+			})
 		})
+		// The last page may still be staging; a staging failure is the
+		// run's error even when Pull ended on another (the source stops at
+		// the emit after a failed page, with that page's error).
+		if err := pipe.wait(); err != nil && !errors.Is(res.Err, err) {
+			res.Err = errors.Join(res.Err, err)
+		}
 	}
 	e.releaseMemory()
 	end := e.now()
