@@ -24,6 +24,10 @@ type memTarget struct {
 	failing int                        // transient failures to return before succeeding
 	// createLost: the next create lands but its answer is lost (transient error).
 	createLost bool
+	// failNote: the note writes still to go before one fails (transiently);
+	// 0 never fails.
+	failNote int
+	gets     int // Get calls
 	// beforeCreate, when set, runs at the start of every Create, unlocked.
 	beforeCreate func(p *lead.Person)
 }
@@ -85,6 +89,7 @@ func (m *memTarget) Update(_ context.Context, id string, p *lead.Person) error {
 func (m *memTarget) Get(_ context.Context, id string) (*connectors.TargetLead, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gets++
 	l, ok := m.leads[id]
 	if !ok {
 		return nil, &connectors.RejectedError{Reason: "Requested lead does not esixt."}
@@ -100,6 +105,11 @@ func (m *memTarget) AddNote(_ context.Context, id, text string) (string, error) 
 	l, ok := m.leads[id]
 	if !ok {
 		return "", &connectors.RejectedError{Reason: "Requested lead does not esixt."}
+	}
+	if m.failNote > 0 {
+		if m.failNote--; m.failNote == 0 {
+			return "", errTransient
+		}
 	}
 	if len([]rune(text)) > 499 {
 		return "", &connectors.RejectedError{Fields: map[string][]string{"note": {"too long"}}}

@@ -316,14 +316,22 @@ func (p *pusher) deadLetter(id string, rej *connectors.RejectedError) error {
 	return err
 }
 
-// push does the CRM work for one person. Every CRM answer is recorded in the
-// store before the next call, so a crash at any point resumes correctly:
-//   - no CRM id yet: a create intent is written, the CRM is searched (email,
-//     then phone), a match is adopted or a lead created, and the id recorded;
+// push does the CRM work for one person. Every CRM write that may land is
+// covered by something durable before it is sent, so a crash at any point
+// resumes without a duplicate:
+//   - no CRM id yet: a create intent is stored (writeIntents), the CRM is
+//     searched (email, then phone), a match is adopted or a lead created;
 //     an intent found on the next attempt means "a create may have landed":
-//     the search finds it.
-//   - notes: each is marked in flight before it is sent; a marker found later
-//     means "look at the lead's notes first".
+//     the search finds it and the lead is adopted.
+//   - notes: all those to send are marked in flight in one commit before the
+//     first is sent; a marker found later means "read the lead's notes
+//     first", and a note whose exact text is there is recorded, not resent.
+//   - an update is idempotent: sent again after a crash, it changes nothing.
+//
+// What the CRM answered (its id, the notes' ids, the fields and content
+// pushed) is recorded in the person's last commit, which runs while the
+// worker goes on (commitLast); when a CRM call fails midway, what was
+// already written is recorded before the error is returned.
 func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 	var (
 		sp      state.Person
@@ -335,34 +343,54 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 		adopted bool
 		intent  bool
 	)
-	load := func() error {
-		return p.st.View(func(tx *state.Tx) error {
-			var err error
-			sp, recs, merged, found, err = p.stage.loadPerson(tx, id)
-			if err != nil || !found {
-				return err
-			}
-			slug = tx.TargetID(id)
-			if _, intent, err = tx.Intent(id); err != nil {
-				return err
-			}
-			sent, err = tx.Notes(id)
+	if err := p.st.View(func(tx *state.Tx) error {
+		var err error
+		sp, recs, merged, found, err = p.stage.loadPerson(tx, id)
+		if err != nil || !found {
 			return err
-		})
-	}
-	if err := load(); err != nil {
+		}
+		slug = tx.TargetID(id)
+		if _, intent, err = tx.Intent(id); err != nil {
+			return err
+		}
+		sent, err = tx.Notes(id)
+		return err
+	}); err != nil {
 		return err
 	}
 	if !found {
 		return p.st.Batch(func(tx *state.Tx) error { return tx.Dequeue(id) }) // merged away meanwhile
 	}
 	hash, fieldsHash := contentHash(&merged, recs)
-	// recordSlug records a CRM id just created or adopted. When no other CRM
-	// call follows (no update, no notes) it goes in the final commit, saving
-	// a commit per person: a crash before that commit leaves the create
-	// intent and no id, and the next attempt looks the person up and adopts
-	// the lead, exactly as after a crash before a separate commit.
-	var recordSlug func(tx *state.Tx) error
+	// done collects what the CRM answered, to be recorded together.
+	var done []func(tx *state.Tx) error
+	record := func(tx *state.Tx) error {
+		for _, f := range done {
+			if err := f(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	pushedFields := sp.PushedFields
+	setFields := func(tx *state.Tx) error {
+		cur, ok, err := tx.Person(id)
+		if err != nil || !ok {
+			return err
+		}
+		cur.PushedFields = fieldsHash
+		return tx.PutPerson(cur)
+	}
+	// fail records what was written before err, so that a retry neither
+	// repeats it nor has to find it out, then returns err.
+	fail := func(err error) error {
+		if len(done) > 0 {
+			if rerr := p.st.Batch(record); rerr != nil {
+				return errors.Join(err, rerr)
+			}
+		}
+		return err
+	}
 	if slug == "" {
 		var err error
 		slug, adopted, err = p.createOrAdopt(ctx, id, &merged, intent)
@@ -373,48 +401,35 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 			stats.Adopted++
 		} else {
 			stats.Created++
-			sp.PushedFields = fieldsHash
+			pushedFields = fieldsHash // the lead was created with these fields
+			done = append(done, setFields)
 		}
 		s := slug
-		recordSlug = func(tx *state.Tx) error { return recordTargetID(tx, id, s) }
+		done = append(done, func(tx *state.Tx) error { return recordTargetID(tx, id, s) })
 	}
-	plans := planNotes(&merged, recs, sent, p.target.MaxNoteLen())
-	if recordSlug != nil && (sp.PushedFields != fieldsHash || len(plans) > 0) {
-		if err := p.st.Batch(recordSlug); err != nil {
-			return err
-		}
-		recordSlug = nil
-	}
-	if sp.PushedFields != fieldsHash && !p.targetAgrees(recs, slug, &merged) {
+	if pushedFields != fieldsHash && !p.targetAgrees(recs, slug, &merged) {
 		if err := p.target.Update(ctx, slug, &merged); err != nil {
-			return err
+			return fail(err)
 		}
 		stats.Updated++
-		if err := p.st.Batch(func(tx *state.Tx) error {
-			cur, ok, err := tx.Person(id)
-			if err != nil || !ok {
-				return err
-			}
-			cur.PushedFields = fieldsHash
-			return tx.PutPerson(cur)
-		}); err != nil {
-			return err
-		}
+		done = append(done, setFields)
 	}
-	n, err := p.writeNotes(ctx, id, slug, plans, sent, adopted)
+	plans := planNotes(&merged, recs, sent, p.target.MaxNoteLen())
+	n, recordNotes, err := p.writeNotes(ctx, id, slug, plans, sent, adopted, record)
 	stats.Notes += n
+	if recordNotes != nil {
+		done = append(done, recordNotes)
+	}
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	// Nothing of this person follows this last write, so it commits while
 	// the worker goes on: a crash before its commit leaves the person in
-	// the outbox with its create intent, and the next attempt looks the
-	// lead up and adopts it.
+	// the outbox with its create intent and its notes marked in flight, and
+	// the next attempt adopts the lead and recognises the notes.
 	p.commitLast(id, func(tx *state.Tx) error {
-		if recordSlug != nil {
-			if err := recordSlug(tx); err != nil {
-				return err
-			}
+		if err := record(tx); err != nil {
+			return err
 		}
 		cur, ok, err := tx.Person(id)
 		if err != nil || !ok {
@@ -486,62 +501,98 @@ func recordTargetID(tx *state.Tx, id, slug string) error {
 	return tx.DeleteIntent(id)
 }
 
-// writeNotes writes the planned notes not yet written. When the lead was adopted,
-// or a note may have been sent without its id being recorded, the lead's
-// existing notes are read first and a note whose exact text is already there
-// is recorded instead of written again.
-func (p *pusher) writeNotes(ctx context.Context, id, slug string, plans []notePlan, sent map[string]string, adopted bool) (int, error) {
-	if len(plans) == 0 {
-		return 0, nil
+// writeNotes writes the planned notes not yet written. When the lead was
+// adopted, or a note may have been sent without its id being recorded, the
+// lead's existing notes are read first and a note whose exact text is
+// already there is recorded instead of written again. The notes to send
+// are all marked in flight in one commit, together with before (what the
+// caller has yet to record), before the first is sent. It returns how many
+// notes it wrote and a function that records the ids of every note sent or
+// found (also when it fails midway), for the caller's next commit.
+func (p *pusher) writeNotes(ctx context.Context, id, slug string, plans []notePlan, sent map[string]string, adopted bool,
+	before func(*state.Tx) error) (int, func(*state.Tx) error, error) {
+	var todo []*notePlan
+	for i := range plans {
+		if !allSent(plans[i].Keys, sent) {
+			todo = append(todo, &plans[i])
+		}
 	}
-	var existing map[string]string
+	if len(todo) == 0 {
+		return 0, nil, nil
+	}
 	inflight := adopted
 	for k := range sent {
 		if strings.HasPrefix(k, noteIntentPrefix) {
 			inflight = true
 		}
 	}
+	var existing map[string]string
 	if inflight {
 		tl, err := p.target.Get(ctx, slug)
 		if err != nil {
-			return 0, fmt.Errorf("reading the lead's notes: %w", err)
+			return 0, nil, fmt.Errorf("reading the lead's notes: %w", err)
 		}
 		existing = map[string]string{}
 		for _, n := range tl.Notes {
 			existing[n.Text] = n.ID
 		}
 	}
-	written := 0
-	for i := range plans {
-		pl := &plans[i]
-		if allSent(pl.Keys, sent) {
-			continue
-		}
-		noteID, ok := existing[pl.Text]
-		if !ok {
-			if err := p.st.Batch(func(tx *state.Tx) error { return tx.PutNote(id, pl.intentKey(), "") }); err != nil {
-				return written, err
-			}
-			var err error
-			noteID, err = p.target.AddNote(ctx, slug, pl.Text)
-			if err != nil {
-				return written, err
-			}
-			written++
-		}
-		if err := p.st.Batch(func(tx *state.Tx) error {
-			for _, k := range pl.Keys {
-				if err := tx.PutNote(id, k, noteID); err != nil {
-					return err
-				}
-				sent[k] = noteID
-			}
-			return tx.DeleteNote(id, pl.intentKey())
-		}); err != nil {
-			return written, err
+	type noted struct {
+		plan *notePlan
+		id   string
+	}
+	var got []noted
+	var send []*notePlan
+	for _, pl := range todo {
+		if noteID, ok := existing[pl.Text]; ok {
+			got = append(got, noted{pl, noteID})
+		} else {
+			send = append(send, pl)
 		}
 	}
-	return written, nil
+	recordNotes := func(tx *state.Tx) error {
+		for _, g := range got {
+			for _, k := range g.plan.Keys {
+				if err := tx.PutNote(id, k, g.id); err != nil {
+					return err
+				}
+			}
+			if err := tx.DeleteNote(id, g.plan.intentKey()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(send) > 0 {
+		if err := p.st.Batch(func(tx *state.Tx) error {
+			if err := before(tx); err != nil {
+				return err
+			}
+			for _, pl := range send {
+				if err := tx.PutNote(id, pl.intentKey(), ""); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return 0, nil, err
+		}
+	}
+	written := 0
+	for _, pl := range send {
+		noteID, err := p.target.AddNote(ctx, slug, pl.Text)
+		if err != nil {
+			return written, recordNotes, err
+		}
+		written++
+		got = append(got, noted{pl, noteID})
+	}
+	for _, g := range got {
+		for _, k := range g.plan.Keys {
+			sent[k] = g.id
+		}
+	}
+	return written, recordNotes, nil
 }
 
 func allSent(keys []string, sent map[string]string) bool {

@@ -335,3 +335,76 @@ func TestIntentsPrecedeCreatesAndDrainWaitsForTheLastWrites(t *testing.T) {
 		return nil
 	})
 }
+
+// When a note fails midway, the notes already written are recorded before
+// the error is returned: the retry writes only the rest, once each, and
+// recognises nothing twice.
+func TestNoteFailureMidwayRecordsTheNotesAlreadyWritten(t *testing.T) {
+	f := newFixture(t)
+	r := rec("ask", "1", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620123456"})
+	for i := range 3 {
+		r = withConversation(r, fmt.Sprintf("room%d", i), msg(fmt.Sprintf("m%d", i), lead.SenderUser, fmt.Sprintf("Question %d", i), t0.Add(time.Duration(i)*time.Hour)))
+	}
+	f.stagePage("ask", r)
+	f.target.failNote = 2
+	if s := f.drain(); s.Created != 1 || s.Notes != 1 || s.Retrying != 1 {
+		t.Fatalf("first drain %+v, want 1 created, 1 note written, then a retry", s)
+	}
+	f.st.View(func(tx *state.Tx) error {
+		if tx.TargetID("P00000001") == "" {
+			t.Error("the CRM id was not recorded when the push failed")
+		}
+		sent, _ := tx.Notes("P00000001")
+		ids, markers := 0, 0
+		for k, v := range sent {
+			switch {
+			case strings.HasPrefix(k, noteIntentPrefix):
+				markers++
+			case v != "":
+				ids++
+			}
+		}
+		if ids == 0 || markers != 2 {
+			t.Errorf("notes stored %v: want the written note's id and the 2 unsent ones still marked", sent)
+		}
+		return nil
+	})
+	f.clock = f.clock.Add(time.Hour)
+	if s := f.drain(); s.Notes != 2 || s.Done != 1 {
+		t.Fatalf("retry %+v, want the 2 remaining notes", s)
+	}
+	l, _ := f.target.Get(t.Context(), "slug-1")
+	texts := map[string]int{}
+	for _, n := range l.Notes {
+		texts[n.Text]++
+	}
+	if len(l.Notes) != 3 || len(texts) != 3 {
+		t.Fatalf("CRM notes %v, want 3 distinct", texts)
+	}
+}
+
+// A lead just created has no notes to recognise: its notes are written
+// without reading the lead, and no in-flight marker outlives the push.
+func TestNewPersonsNotesAreWrittenWithoutReadingTheLead(t *testing.T) {
+	f := newFixture(t)
+	r := rec("ask", "1", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620123456"})
+	for i := range 3 {
+		r = withConversation(r, fmt.Sprintf("room%d", i), msg(fmt.Sprintf("m%d", i), lead.SenderUser, fmt.Sprintf("Question %d", i), t0))
+	}
+	f.stagePage("ask", r)
+	if s := f.drain(); s.Notes != 3 || s.Done != 1 {
+		t.Fatalf("drain %+v, want 3 notes", s)
+	}
+	if f.target.gets != 0 {
+		t.Errorf("%d reads of the lead for a lead just created, want 0", f.target.gets)
+	}
+	f.st.View(func(tx *state.Tx) error {
+		sent, _ := tx.Notes("P00000001")
+		for k := range sent {
+			if strings.HasPrefix(k, noteIntentPrefix) {
+				t.Errorf("marker %s left after the push", k)
+			}
+		}
+		return nil
+	})
+}
