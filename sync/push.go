@@ -381,11 +381,19 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 		cur.PushedFields = fieldsHash
 		return tx.PutPerson(cur)
 	}
+	fieldsPushed := false // the CRM holds fieldsHash's fields (created with them, or updated)
 	// fail records what was written before err, so that a retry neither
 	// repeats it nor has to find it out, then returns err.
 	fail := func(err error) error {
-		if len(done) > 0 {
-			if rerr := p.st.Batch(record); rerr != nil {
+		if len(done) > 0 || fieldsPushed {
+			if rerr := p.st.Batch(func(tx *state.Tx) error {
+				if fieldsPushed {
+					if err := setFields(tx); err != nil {
+						return err
+					}
+				}
+				return record(tx)
+			}); rerr != nil {
 				return errors.Join(err, rerr)
 			}
 		}
@@ -401,8 +409,7 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 			stats.Adopted++
 		} else {
 			stats.Created++
-			pushedFields = fieldsHash // the lead was created with these fields
-			done = append(done, setFields)
+			pushedFields, fieldsPushed = fieldsHash, true // the lead was created with these fields
 		}
 		s := slug
 		done = append(done, func(tx *state.Tx) error { return recordTargetID(tx, id, s) })
@@ -412,7 +419,7 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 			return fail(err)
 		}
 		stats.Updated++
-		done = append(done, setFields)
+		fieldsPushed = true
 	}
 	plans := planNotes(&merged, recs, sent, p.target.MaxNoteLen())
 	n, recordNotes, err := p.writeNotes(ctx, id, slug, plans, sent, adopted, record)

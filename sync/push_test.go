@@ -370,8 +370,8 @@ func TestNoteFailureMidwayRecordsTheNotesAlreadyWritten(t *testing.T) {
 		return nil
 	})
 	f.clock = f.clock.Add(time.Hour)
-	if s := f.drain(); s.Notes != 2 || s.Done != 1 {
-		t.Fatalf("retry %+v, want the 2 remaining notes", s)
+	if s := f.drain(); s.Notes != 2 || s.Done != 1 || s.Updated != 0 {
+		t.Fatalf("retry %+v, want the 2 remaining notes and no update (the lead was created with its fields)", s)
 	}
 	l, _ := f.target.Get(t.Context(), "slug-1")
 	texts := map[string]int{}
