@@ -75,7 +75,7 @@ func Open(path string, lockTimeout time.Duration) (*Store, error) {
 	if lockTimeout <= 0 {
 		lockTimeout = time.Second
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, FreelistType: bolt.FreelistMapType})
+	db, err := bolt.Open(path, 0o600, BoltOptions(lockTimeout))
 	if err != nil {
 		if errors.Is(err, bolterr.ErrTimeout) {
 			return nil, fmt.Errorf("%s: %w (is a daemon already running on it?)", path, ErrLocked)
@@ -103,6 +103,13 @@ func Open(path string, lockTimeout time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("opening state %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// BoltOptions are the options Open opens the file with (lockTimeout as
+// given). They are exported for benchmarks that compare the store with plain
+// bbolt, which must open their file the same way.
+func BoltOptions(lockTimeout time.Duration) *bolt.Options {
+	return &bolt.Options{Timeout: lockTimeout, FreelistType: bolt.FreelistMapType}
 }
 
 // Close closes the file.
