@@ -206,7 +206,9 @@ func (e *Engine) RunSource(ctx context.Context, name string, progress Progress) 
 				e.metrics.cursorAge.WithLabelValues(name).Set(0)
 			}
 			log.Debug("page staged", "page", p.Label, "records", st.Records, "changed", st.Changed, "enqueued", st.Enqueued)
-			e.releaseMemory()
+			if _, err := e.store.ReleaseMemoryOver(releaseBudget); err != nil {
+				log.Debug("releasing the state file's pages", "err", err)
+			}
 			if progress != nil {
 				progress(name, res.Pages, res.Stats)
 			}
@@ -276,19 +278,26 @@ func (e *Engine) Drain(ctx context.Context) (PushStats, time.Time, error) {
 }
 
 // The state file's pages a run reads stay resident (they count in the
-// process's RSS) until released, so the engine hands them back
-// (Store.ReleaseMemory) every releaseEveryRecords records staged or
-// persons recomputed (within the page's transaction), after every staged
-// page, every releaseEveryPushes persons pushed, and after every run and
-// drain. It must be that often: each page read maps its cached neighbours
-// too (the kernel's fault-around and large page-cache folios: ~100 KB per
-// scattered read measured here, and MADV_RANDOM does not stop it).
-// Releasing every 20 pages still left the whole file resident at 10,000
-// persons; every 25 records, 28 MB of it at 100,000. A release is one
-// madvise (microseconds when little is mapped); what it gives back comes
-// again from the page cache, not the disk, at the next read.
+// process's RSS) until released (Store.ReleaseMemory). Each page read maps
+// its cached neighbours too (the kernel's fault-around and large page-cache
+// folios: ~100 KB per scattered read measured here, and MADV_RANDOM does not
+// stop it), so one staged page of 100 records maps tens of MB if nothing is
+// released. Staging therefore checks every releaseCheckRecords records
+// staged or persons recomputed (within the page's transaction), and after
+// every page, whether the process's file-backed resident memory has grown by
+// more than releaseBudget since the last release, and releases only then
+// (Tx.ReleaseMemoryOver); a store smaller than the budget is never
+// released while staging. The pusher releases every releaseEveryPushes
+// persons pushed, and every run and drain ends with a release, so an idle
+// daemon holds none of the file.
+//
+// Releasing unconditionally every 5 records held the state file's share of
+// the 100,000-person peak to 14 MB, but cost staging a third of its
+// throughput: a release is one madvise of the whole mapping, and every page
+// read after it faults in again (from the page cache, not the disk).
 const (
-	releaseEveryRecords = 5
+	releaseCheckRecords = 4
+	releaseBudget       = 4 << 20
 	releaseEveryPushes  = 4
 )
 

@@ -42,14 +42,14 @@ func (s *stager) StagePage(st *state.Store, instance string, page connectors.Pag
 	err := st.Update(func(tx *state.Tx) error {
 		stats = StageStats{Records: len(page.Records)}
 		touched := map[string]bool{}
-		// Every releaseEveryRecords records staged and persons recomputed,
-		// the state file's pages read so far are released (see
-		// releaseEveryRecords). Only memory is at stake: a failure to
-		// release changes nothing stored, and is ignored.
+		// Every releaseCheckRecords records staged and persons recomputed,
+		// the state file's pages read so far are released if they have
+		// grown over releaseBudget (see there). Only memory is at stake: a
+		// failure to release changes nothing stored, and is ignored.
 		steps := 0
 		release := func() {
-			if steps++; steps%releaseEveryRecords == 0 {
-				_ = tx.ReleaseMemory()
+			if steps++; steps%releaseCheckRecords == 0 {
+				_, _ = tx.ReleaseMemoryOver(releaseBudget)
 			}
 		}
 		for i := range page.Records {
