@@ -211,33 +211,48 @@ func (t *Tx) Person(id string) (Person, bool, error) {
 	return p, ok, err
 }
 
-// PutPerson saves a person.
+// PutPerson saves a person. In an Update's transaction it is encoded and
+// stored when the transaction's function returns (see Tx.dirty); it is
+// visible to every read in the transaction at once.
 func (t *Tx) PutPerson(p Person) error {
-	// A person in the cache is in the bucket (the cache is written through
-	// and forgets deleted persons): only others may be new.
+	// A person in the cache is in the bucket or was counted when first put
+	// (the cache forgets deleted persons): only others may be new.
 	if _, cached := t.persons[p.ID]; !cached {
 		if err := t.countNew(bPersons, p.ID); err != nil {
 			return err
 		}
 	}
-	if err := t.put(bPersons, p.ID, p); err != nil {
-		return err
+	if t.persons == nil {
+		return t.put(bPersons, p.ID, p)
 	}
-	if t.persons != nil {
-		p.Records = slices.Clip(p.Records)
-		t.persons[p.ID] = p
+	p.Records = slices.Clip(p.Records)
+	t.persons[p.ID] = p
+	if t.dirty != nil {
+		t.dirty[p.ID] = struct{}{}
+		return nil
 	}
-	return nil
+	return t.put(bPersons, p.ID, p)
 }
 
 // DeletePerson removes a person (after a merge into another).
 func (t *Tx) DeletePerson(id string) error {
+	// A person put in this transaction but not yet flushed is counted and
+	// not in the bucket: store it first, so that the delete counts it out.
+	if _, ok := t.dirty[id]; ok {
+		if err := t.put(bPersons, id, t.persons[id]); err != nil {
+			return err
+		}
+		delete(t.dirty, id)
+	}
 	delete(t.persons, id)
 	return t.delCounted(bPersons, id)
 }
 
 // ForEachPerson calls fn for every person, in id order.
 func (t *Tx) ForEachPerson(fn func(Person) error) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
 	return t.b(bPersons).ForEach(func(k, v []byte) error {
 		var p Person
 		if err := decode(v, &p); err != nil {

@@ -303,7 +303,8 @@ func removeRecord(tx *state.Tx, person, recKey string) error {
 	if err != nil || !ok {
 		return err
 	}
-	p.Records = slices.DeleteFunc(p.Records, func(k string) bool { return k == recKey })
+	// Not in place: the array is shared with the transaction's cache.
+	p.Records = slices.DeleteFunc(slices.Clone(p.Records), func(k string) bool { return k == recKey })
 	return tx.PutPerson(p)
 }
 
