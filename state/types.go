@@ -121,6 +121,42 @@ func (t *Tx) Record(key string) (StoredRecord, bool, error) {
 	return clipRecord(r), ok, err
 }
 
+// RecordFields is Record without the raw payload: the returned record's Raw
+// is nil unless the record was cached in the transaction. It is for a reader
+// that needs only the record's fields (merging a person): the raw payload is
+// most of a stored record, and decoding it (base64) was most of reading one
+// back. What it reads is not cached.
+func (t *Tx) RecordFields(key string) (StoredRecord, bool, error) {
+	if r, ok := t.recs[key]; ok {
+		return clipRecord(r), true, nil
+	}
+	var f storedRecordFields
+	ok, err := t.get(bRecords, key, &f)
+	if !ok || err != nil {
+		return StoredRecord{}, ok, err
+	}
+	return StoredRecord{Person: f.Person, Hash: f.Hash, Record: f.Record.Record}, true, nil
+}
+
+// storedRecordFields decodes a StoredRecord's JSON without the record's raw
+// payload: recordFields' own "raw" field, shallower than the embedded
+// lead.Record's, takes the key and skips its value.
+type storedRecordFields struct {
+	Person string       `json:"person"`
+	Hash   string       `json:"hash"`
+	Record recordFields `json:"record"`
+}
+
+type recordFields struct {
+	lead.Record
+	Raw skipValue `json:"raw"`
+}
+
+// skipValue is a JSON value read and thrown away (the decoder still checks it).
+type skipValue struct{}
+
+func (*skipValue) UnmarshalJSON([]byte) error { return nil }
+
 // RecordHash returns a staged record's content hash without reading the
 // record. A record staged before the hashes had their own bucket has its
 // hash read from the record once and copied there (in a read-write

@@ -316,7 +316,7 @@ func (s *stager) loadPerson(tx *state.Tx, id string) (state.Person, []lead.Recor
 	}
 	recs := make([]lead.Record, 0, len(p.Records))
 	for _, k := range p.Records {
-		r, ok, err := tx.Record(k)
+		r, ok, err := tx.RecordFields(k) // merging needs no raw payload
 		if err != nil {
 			return p, nil, lead.Person{}, false, err
 		}
