@@ -186,34 +186,22 @@ func (e *Engine) RunSource(ctx context.Context, name string, progress Progress) 
 		res.Err = err
 	}
 	if res.Err == nil {
-		res.Err = src.Pull(ctx, cursor, func(p connectors.Page) error {
-			st, err := e.stage.StagePage(e.store, name, p)
-			if err != nil {
-				return fmt.Errorf("staging %s: %w", p.Label, err)
-			}
-			res.Pages++
-			res.Problems += len(p.Problems)
-			for _, pr := range p.Problems {
-				log.Debug("record problem", "page", p.Label, "problem", pr)
-			}
-			res.Stats.add(st)
-			e.metrics.pages.WithLabelValues(name).Inc()
-			e.metrics.records.WithLabelValues(name, "changed").Add(float64(st.Changed))
-			e.metrics.records.WithLabelValues(name, "unchanged").Add(float64(st.Unchanged))
-			e.metrics.records.WithLabelValues(name, "skipped").Add(float64(st.Skipped))
-			e.metrics.problems.WithLabelValues(name).Add(float64(len(p.Problems)))
-			if p.Cursor != nil {
-				e.metrics.cursorAge.WithLabelValues(name).Set(0)
-			}
-			log.Debug("page staged", "page", p.Label, "records", st.Records, "changed", st.Changed, "enqueued", st.Enqueued)
-			if _, err := e.store.ReleaseMemoryOver(releaseBudget); err != nil {
-				log.Debug("releasing the state file's pages", "err", err)
-			}
-			if progress != nil {
-				progress(name, res.Pages, res.Stats)
-			}
-			return nil
+		// Each page is staged while the source fetches and decodes the next
+		// one (stagePipe): page N's emit returns at once, and page N+1's
+		// waits for N's transaction and returns its error, which stops the
+		// pull. The page in flight when Pull returns is waited for.
+		var pipe stagePipe
+		pullErr := src.Pull(ctx, cursor, func(p connectors.Page) error {
+			return pipe.emit(func() error { return e.stagePage(name, p, &res, log, progress) })
 		})
+		switch err := pipe.wait(); {
+		case err == nil:
+		case pullErr == nil:
+			pullErr = err
+		default: // Pull failed on its own while the last page was being staged
+			pullErr = errors.Join(pullErr, err)
+		}
+		res.Err = pullErr
 	}
 	e.releaseMemory()
 	end := e.now()
@@ -245,6 +233,77 @@ func (e *Engine) RunSource(ctx context.Context, name string, progress Progress) 
 		log.Info("run finished", attrs...)
 	}
 	return res
+}
+
+// stagePage stages one page of a source run and accounts for it in res. It
+// runs in stagePipe's goroutine, one page at a time.
+func (e *Engine) stagePage(name string, p connectors.Page, res *RunResult, log *slog.Logger, progress Progress) error {
+	st, err := e.stage.StagePage(e.store, name, p)
+	if err != nil {
+		return fmt.Errorf("staging %s: %w", p.Label, err)
+	}
+	res.Pages++
+	res.Problems += len(p.Problems)
+	for _, pr := range p.Problems {
+		log.Debug("record problem", "page", p.Label, "problem", pr)
+	}
+	res.Stats.add(st)
+	e.metrics.pages.WithLabelValues(name).Inc()
+	e.metrics.records.WithLabelValues(name, "changed").Add(float64(st.Changed))
+	e.metrics.records.WithLabelValues(name, "unchanged").Add(float64(st.Unchanged))
+	e.metrics.records.WithLabelValues(name, "skipped").Add(float64(st.Skipped))
+	e.metrics.problems.WithLabelValues(name).Add(float64(len(p.Problems)))
+	if p.Cursor != nil {
+		e.metrics.cursorAge.WithLabelValues(name).Set(0)
+	}
+	log.Debug("page staged", "page", p.Label, "records", st.Records, "changed", st.Changed, "enqueued", st.Enqueued)
+	if _, err := e.store.ReleaseMemoryOver(releaseBudget); err != nil {
+		log.Debug("releasing the state file's pages", "err", err)
+	}
+	if progress != nil {
+		progress(name, res.Pages, res.Stats)
+	}
+	return nil
+}
+
+// stagePipe stages a source's pages one behind its emits, so that the
+// source fetches and decodes page N+1 while page N's transaction runs (and
+// waits for its fsync): emit starts fn in a goroutine after the previous
+// page's fn has finished, and returns that page's error, if any, without
+// starting fn. A failed page therefore stops the pull at the next emit (and
+// any emit after it returns the same error, even from a source that broke
+// its contract and went on), and a page's cursor still moves only in its own
+// transaction; wait returns the error of the page still in flight. One page
+// more is held in memory.
+type stagePipe struct {
+	inFlight chan error // the running page's result; nil when none
+	err      error      // the first page error: nothing is staged after it
+}
+
+func (p *stagePipe) emit(fn func() error) error {
+	if err := p.wait(); err != nil {
+		return err
+	}
+	if p.err != nil {
+		return p.err
+	}
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	p.inFlight = done
+	return nil
+}
+
+// wait returns once no page is in flight, with the error of the one that was.
+func (p *stagePipe) wait() error {
+	if p.inFlight == nil {
+		return nil
+	}
+	err := <-p.inFlight
+	p.inFlight = nil
+	if err != nil && p.err == nil {
+		p.err = err
+	}
+	return err
 }
 
 func (s *StageStats) add(o StageStats) {
