@@ -48,8 +48,12 @@ type Page struct {
 //
 // Pull reads from cursor to the end of what the vendor has now and calls emit
 // once per page, in order. It must stop and return emit's error as soon as
-// emit returns one. After ctx is cancelled it must return promptly with an
-// error wrapping ctx.Err(); pages already emitted stay staged.
+// emit returns one. The engine stages a page while the source fetches the
+// next one: emit may return before its page is stored, and then returns an
+// earlier page's staging error, if any, at the next call; the source must
+// not modify a page's records after passing it to emit. After ctx is
+// cancelled it must return promptly with an error wrapping ctx.Err(); pages
+// already emitted stay staged.
 //
 // Retries of single requests (429, 5xx, timeouts, a 401 answered by renewing
 // credentials) happen inside the connector's HTTP client. An error returned

@@ -134,3 +134,54 @@ func TestTxReleaseMemoryInAWriteTransaction(t *testing.T) {
 		return nil
 	})
 }
+
+// TestReleaseMemoryOverReleasesOnlyPastTheBudget reads 8 MB of records: a
+// budget above what was mapped since the last release leaves the pages
+// mapped, one below it releases them.
+func TestReleaseMemoryOverReleasesOnlyPastTheBudget(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s := openStore(t, path)
+	defer s.Close()
+	big := strings.Repeat("z", 2000)
+	key := func(i int) string { return fmt.Sprintf("src\x00%05d", i) }
+	if err := s.Update(func(tx *Tx) error {
+		for i := range 4000 {
+			if err := tx.PutRecord(key(i), StoredRecord{Hash: "h", Record: lead.Record{Context: big}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseMemory(); err != nil {
+		t.Fatal(err)
+	}
+	s.View(func(tx *Tx) error {
+		for i := range 4000 {
+			if _, ok, err := tx.Record(key(i)); !ok || err != nil {
+				t.Fatalf("record %d: %v %v", i, ok, err)
+			}
+		}
+		before := mappedKB(t, path)
+		if before < 4096 {
+			t.Fatalf("only %d kB of the file resident after reading 8 MB of records: the test measures nothing", before)
+		}
+		if released, err := tx.ReleaseMemoryOver(1 << 40); released || err != nil {
+			t.Fatalf("ReleaseMemoryOver(1 TB) = %v, %v; want no release", released, err)
+		}
+		if now := mappedKB(t, path); now < before {
+			t.Errorf("resident %d kB before, %d kB after a release under budget, want no less", before, now)
+		}
+		if released, err := tx.ReleaseMemoryOver(1 << 20); !released || err != nil {
+			t.Fatalf("ReleaseMemoryOver(1 MB) = %v, %v with %d kB mapped; want a release", released, err, before)
+		}
+		if after := mappedKB(t, path); after > before/8 {
+			t.Errorf("resident %d kB before, %d kB after a release over budget, want at most an eighth", before, after)
+		}
+		return nil
+	})
+	if released, err := s.ReleaseMemoryOver(4 << 20); released || err != nil {
+		t.Errorf("Store.ReleaseMemoryOver(4 MB) right after a release = %v, %v; want no release", released, err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	gosync "sync"
 	"time"
 
@@ -76,7 +77,7 @@ func Open(path string, lockTimeout time.Duration) (*Store, error) {
 	if lockTimeout <= 0 {
 		lockTimeout = time.Second
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, FreelistType: bolt.FreelistMapType})
+	db, err := bolt.Open(path, 0o600, BoltOptions(lockTimeout))
 	if err != nil {
 		if errors.Is(err, bolterr.ErrTimeout) {
 			return nil, fmt.Errorf("%s: %w (is a daemon already running on it?)", path, ErrLocked)
@@ -106,12 +107,28 @@ func Open(path string, lockTimeout time.Duration) (*Store, error) {
 	return s, nil
 }
 
+// BoltOptions are the options Open opens the file with (lockTimeout as
+// given). They are exported for benchmarks that compare the store with plain
+// bbolt, which must open their file the same way.
+func BoltOptions(lockTimeout time.Duration) *bolt.Options {
+	return &bolt.Options{Timeout: lockTimeout, FreelistType: bolt.FreelistMapType}
+}
+
 // Close closes the file.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Update runs fn in one read-write transaction.
+// Update runs fn in one read-write transaction. The persons fn writes are
+// kept decoded and encoded once each, after fn returns, before the commit
+// (see Tx.persons); when fn fails, nothing of it is written.
 func (s *Store) Update(fn func(*Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(newWriteTx(tx)) })
+	return s.db.Update(func(tx *bolt.Tx) error {
+		t := newWriteTx(tx)
+		t.dirty = map[string]struct{}{}
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.flush()
+	})
 }
 
 // Batch runs fn in a read-write transaction that it may share with other
@@ -272,6 +289,33 @@ type Tx struct {
 	// transaction caches nothing: one may walk every person.
 	recs    map[string]StoredRecord
 	persons map[string]Person
+	// dirty, in an Update's transaction (not in a Batch's), holds the ids
+	// of the cached persons written but not yet encoded: PutPerson only
+	// updates the cache, and flush writes each of them once before the
+	// commit. Staging a page writes a person up to three times (created,
+	// record added, hash recomputed). Reads see the cached value, and a
+	// walk of the bucket (ForEachPerson) flushes first.
+	dirty map[string]struct{}
+}
+
+// flush encodes and stores every person written since the last flush, in
+// id order.
+func (t *Tx) flush() error {
+	if len(t.dirty) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(t.dirty))
+	for id := range t.dirty {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if err := t.put(bPersons, id, t.persons[id]); err != nil {
+			return err
+		}
+		delete(t.dirty, id)
+	}
+	return nil
 }
 
 func newWriteTx(tx *bolt.Tx) *Tx {

@@ -380,3 +380,43 @@ func TestDueAfterWalksTheOutboxInPieces(t *testing.T) {
 		t.Fatalf("pieces (-want +got):\n%s", diff)
 	}
 }
+
+// TestRecordFieldsIsRecordWithoutRaw: a stored record read with RecordFields
+// has every field but the raw payload; one cached in the transaction keeps it.
+func TestRecordFieldsIsRecordWithoutRaw(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "s.db"))
+	defer s.Close()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	want := StoredRecord{Person: "P1", Hash: "h", Record: lead.Record{
+		Source: "ask", SourceID: "1", FirstName: "Ali", Emails: []string{"ali@x.tn"}, Phones: []string{"+21620123456"},
+		Tags: []string{"t"}, Attributes: map[string]string{"k": "v"}, CreatedAt: at,
+		Conversations: []lead.Conversation{{ID: "c", Messages: []lead.Message{{ID: "m", Text: "hi", At: at}}}},
+		Raw:           []byte(`{"id":1,"raw":"x"}`),
+	}}
+	if err := s.Update(func(tx *Tx) error {
+		if err := tx.PutRecord("ask\x001", want); err != nil {
+			return err
+		}
+		if r, _, _ := tx.RecordFields("ask\x001"); string(r.Record.Raw) != string(want.Record.Raw) {
+			t.Errorf("cached record's raw = %q, want it kept", r.Record.Raw)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.View(func(tx *Tx) error {
+		got, ok, err := tx.RecordFields("ask\x001")
+		if err != nil || !ok {
+			t.Fatalf("RecordFields = %v, %v", ok, err)
+		}
+		noRaw := want
+		noRaw.Record.Raw = nil
+		if d := cmp.Diff(noRaw, got); d != "" {
+			t.Errorf("RecordFields (-want +got):\n%s", d)
+		}
+		if _, ok, err := tx.RecordFields("ask\x002"); ok || err != nil {
+			t.Errorf("RecordFields of a missing key = %v, %v", ok, err)
+		}
+		return nil
+	})
+}

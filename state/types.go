@@ -121,6 +121,42 @@ func (t *Tx) Record(key string) (StoredRecord, bool, error) {
 	return clipRecord(r), ok, err
 }
 
+// RecordFields is Record without the raw payload: the returned record's Raw
+// is nil unless the record was cached in the transaction. It is for a reader
+// that needs only the record's fields (merging a person): the raw payload is
+// most of a stored record, and decoding it (base64) was most of reading one
+// back. What it reads is not cached.
+func (t *Tx) RecordFields(key string) (StoredRecord, bool, error) {
+	if r, ok := t.recs[key]; ok {
+		return clipRecord(r), true, nil
+	}
+	var f storedRecordFields
+	ok, err := t.get(bRecords, key, &f)
+	if !ok || err != nil {
+		return StoredRecord{}, ok, err
+	}
+	return StoredRecord{Person: f.Person, Hash: f.Hash, Record: f.Record.Record}, true, nil
+}
+
+// storedRecordFields decodes a StoredRecord's JSON without the record's raw
+// payload: recordFields' own "raw" field, shallower than the embedded
+// lead.Record's, takes the key and skips its value.
+type storedRecordFields struct {
+	Person string       `json:"person"`
+	Hash   string       `json:"hash"`
+	Record recordFields `json:"record"`
+}
+
+type recordFields struct {
+	lead.Record
+	Raw skipValue `json:"raw"`
+}
+
+// skipValue is a JSON value read and thrown away (the decoder still checks it).
+type skipValue struct{}
+
+func (*skipValue) UnmarshalJSON([]byte) error { return nil }
+
 // RecordHash returns a staged record's content hash without reading the
 // record. A record staged before the hashes had their own bucket has its
 // hash read from the record once and copied there (in a read-write
@@ -211,33 +247,48 @@ func (t *Tx) Person(id string) (Person, bool, error) {
 	return p, ok, err
 }
 
-// PutPerson saves a person.
+// PutPerson saves a person. In an Update's transaction it is encoded and
+// stored when the transaction's function returns (see Tx.dirty); it is
+// visible to every read in the transaction at once.
 func (t *Tx) PutPerson(p Person) error {
-	// A person in the cache is in the bucket (the cache is written through
-	// and forgets deleted persons): only others may be new.
+	// A person in the cache is in the bucket or was counted when first put
+	// (the cache forgets deleted persons): only others may be new.
 	if _, cached := t.persons[p.ID]; !cached {
 		if err := t.countNew(bPersons, p.ID); err != nil {
 			return err
 		}
 	}
-	if err := t.put(bPersons, p.ID, p); err != nil {
-		return err
+	if t.persons == nil {
+		return t.put(bPersons, p.ID, p)
 	}
-	if t.persons != nil {
-		p.Records = slices.Clip(p.Records)
-		t.persons[p.ID] = p
+	p.Records = slices.Clip(p.Records)
+	t.persons[p.ID] = p
+	if t.dirty != nil {
+		t.dirty[p.ID] = struct{}{}
+		return nil
 	}
-	return nil
+	return t.put(bPersons, p.ID, p)
 }
 
 // DeletePerson removes a person (after a merge into another).
 func (t *Tx) DeletePerson(id string) error {
+	// A person put in this transaction but not yet flushed is counted and
+	// not in the bucket: store it first, so that the delete counts it out.
+	if _, ok := t.dirty[id]; ok {
+		if err := t.put(bPersons, id, t.persons[id]); err != nil {
+			return err
+		}
+		delete(t.dirty, id)
+	}
 	delete(t.persons, id)
 	return t.delCounted(bPersons, id)
 }
 
 // ForEachPerson calls fn for every person, in id order.
 func (t *Tx) ForEachPerson(fn func(Person) error) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
 	return t.b(bPersons).ForEach(func(k, v []byte) error {
 		var p Person
 		if err := decode(v, &p); err != nil {

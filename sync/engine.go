@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	gosync "sync"
 	"sync/atomic"
@@ -186,41 +187,22 @@ func (e *Engine) RunSource(ctx context.Context, name string, progress Progress) 
 		res.Err = err
 	}
 	if res.Err == nil {
+		// Each page is staged while the source fetches and decodes the next
+		// one (stagePipe): page N's emit returns at once, and page N+1's
+		// waits for N's transaction and returns its error, which stops the
+		// pull. The page in flight when Pull returns is waited for.
 		var pipe stagePipe
-		res.Err = src.Pull(ctx, cursor, func(p connectors.Page) error {
-			return pipe.submit(func() error {
-				st, err := e.stage.StagePage(e.store, name, p)
-				if err != nil {
-					return fmt.Errorf("staging %s: %w", p.Label, err)
-				}
-				res.Pages++
-				res.Problems += len(p.Problems)
-				for _, pr := range p.Problems {
-					log.Debug("record problem", "page", p.Label, "problem", pr)
-				}
-				res.Stats.add(st)
-				e.metrics.pages.WithLabelValues(name).Inc()
-				e.metrics.records.WithLabelValues(name, "changed").Add(float64(st.Changed))
-				e.metrics.records.WithLabelValues(name, "unchanged").Add(float64(st.Unchanged))
-				e.metrics.records.WithLabelValues(name, "skipped").Add(float64(st.Skipped))
-				e.metrics.problems.WithLabelValues(name).Add(float64(len(p.Problems)))
-				if p.Cursor != nil {
-					e.metrics.cursorAge.WithLabelValues(name).Set(0)
-				}
-				log.Debug("page staged", "page", p.Label, "records", st.Records, "changed", st.Changed, "enqueued", st.Enqueued)
-				e.releaseMemory()
-				if progress != nil {
-					progress(name, res.Pages, res.Stats)
-				}
-				return nil
-			})
+		pullErr := src.Pull(ctx, cursor, func(p connectors.Page) error {
+			return pipe.emit(func() error { return e.stagePage(name, p, &res, log, progress) })
 		})
-		// The last page may still be staging; a staging failure is the
-		// run's error even when Pull ended on another (the source stops at
-		// the emit after a failed page, with that page's error).
-		if err := pipe.wait(); err != nil && !errors.Is(res.Err, err) {
-			res.Err = errors.Join(res.Err, err)
+		switch err := pipe.wait(); {
+		case err == nil:
+		case pullErr == nil:
+			pullErr = err
+		default: // Pull failed on its own while the last page was being staged
+			pullErr = errors.Join(pullErr, err)
 		}
+		res.Err = pullErr
 	}
 	e.releaseMemory()
 	end := e.now()
@@ -254,6 +236,87 @@ func (e *Engine) RunSource(ctx context.Context, name string, progress Progress) 
 	return res
 }
 
+// stagePage stages one page of a source run and accounts for it in res. It
+// runs in stagePipe's goroutine, one page at a time.
+func (e *Engine) stagePage(name string, p connectors.Page, res *RunResult, log *slog.Logger, progress Progress) error {
+	st, err := e.stage.StagePage(e.store, name, p)
+	if err != nil {
+		return fmt.Errorf("staging %s: %w", p.Label, err)
+	}
+	res.Pages++
+	res.Problems += len(p.Problems)
+	for _, pr := range p.Problems {
+		log.Debug("record problem", "page", p.Label, "problem", pr)
+	}
+	res.Stats.add(st)
+	e.metrics.pages.WithLabelValues(name).Inc()
+	e.metrics.records.WithLabelValues(name, "changed").Add(float64(st.Changed))
+	e.metrics.records.WithLabelValues(name, "unchanged").Add(float64(st.Unchanged))
+	e.metrics.records.WithLabelValues(name, "skipped").Add(float64(st.Skipped))
+	e.metrics.problems.WithLabelValues(name).Add(float64(len(p.Problems)))
+	if p.Cursor != nil {
+		e.metrics.cursorAge.WithLabelValues(name).Set(0)
+	}
+	log.Debug("page staged", "page", p.Label, "records", st.Records, "changed", st.Changed, "enqueued", st.Enqueued)
+	if _, err := e.store.ReleaseMemoryOver(releaseBudget); err != nil {
+		log.Debug("releasing the state file's pages", "err", err)
+	}
+	if progress != nil {
+		progress(name, res.Pages, res.Stats)
+	}
+	return nil
+}
+
+// stagePipe stages a source's pages one behind its emits, so that the
+// source fetches and decodes page N+1 while page N's transaction runs (and
+// waits for its fsync): emit starts fn in a goroutine after the previous
+// page's fn has finished, and returns that page's error, if any, without
+// starting fn. A failed page therefore stops the pull at the next emit (and
+// any emit after it returns the same error, even from a source that broke
+// its contract and went on), and a page's cursor still moves only in its own
+// transaction; wait returns the error of the page still in flight. One page
+// more is held in memory.
+type stagePipe struct {
+	inFlight chan error // the running page's result; nil when none
+	err      error      // the first page error: nothing is staged after it
+}
+
+func (p *stagePipe) emit(fn func() error) error {
+	if err := p.wait(); err != nil {
+		return err
+	}
+	if p.err != nil {
+		return p.err
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			// A panic here would not reach the scheduler's recovery, which
+			// guards only the run's own goroutine: it is the page's failure
+			// instead of the end of the process.
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("panic while staging: %v\n%s", r, debug.Stack())
+			}
+		}()
+		done <- fn()
+	}()
+	p.inFlight = done
+	return nil
+}
+
+// wait returns once no page is in flight, with the error of the one that was.
+func (p *stagePipe) wait() error {
+	if p.inFlight == nil {
+		return nil
+	}
+	err := <-p.inFlight
+	p.inFlight = nil
+	if err != nil && p.err == nil {
+		p.err = err
+	}
+	return err
+}
+
 func (s *StageStats) add(o StageStats) {
 	s.Records += o.Records
 	s.Changed += o.Changed
@@ -285,19 +348,26 @@ func (e *Engine) Drain(ctx context.Context) (PushStats, time.Time, error) {
 }
 
 // The state file's pages a run reads stay resident (they count in the
-// process's RSS) until released, so the engine hands them back
-// (Store.ReleaseMemory) every releaseEveryRecords records staged or
-// persons recomputed (within the page's transaction), after every staged
-// page, every releaseEveryPushes persons pushed, and after every run and
-// drain. It must be that often: each page read maps its cached neighbours
-// too (the kernel's fault-around and large page-cache folios: ~100 KB per
-// scattered read measured here, and MADV_RANDOM does not stop it).
-// Releasing every 20 pages still left the whole file resident at 10,000
-// persons; every 25 records, 28 MB of it at 100,000. A release is one
-// madvise (microseconds when little is mapped); what it gives back comes
-// again from the page cache, not the disk, at the next read.
+// process's RSS) until released (Store.ReleaseMemory). Each page read maps
+// its cached neighbours too (the kernel's fault-around and large page-cache
+// folios: ~100 KB per scattered read measured here, and MADV_RANDOM does not
+// stop it), so one staged page of 100 records maps tens of MB if nothing is
+// released. Staging therefore checks every releaseCheckRecords records
+// staged or persons recomputed (within the page's transaction), and after
+// every page, whether the process's file-backed resident memory has grown by
+// more than releaseBudget since the last release, and releases only then
+// (Tx.ReleaseMemoryOver); a store smaller than the budget is never
+// released while staging. The pusher releases every releaseEveryPushes
+// persons pushed, and every run and drain ends with a release, so an idle
+// daemon holds none of the file.
+//
+// Releasing unconditionally every 5 records held the state file's share of
+// the 100,000-person peak to 14 MB, but cost staging a third of its
+// throughput: a release is one madvise of the whole mapping, and every page
+// read after it faults in again (from the page cache, not the disk).
 const (
-	releaseEveryRecords = 5
+	releaseCheckRecords = 4
+	releaseBudget       = 4 << 20
 	releaseEveryPushes  = 4
 )
 

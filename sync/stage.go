@@ -42,14 +42,14 @@ func (s *stager) StagePage(st *state.Store, instance string, page connectors.Pag
 	err := st.Update(func(tx *state.Tx) error {
 		stats = StageStats{Records: len(page.Records)}
 		touched := map[string]bool{}
-		// Every releaseEveryRecords records staged and persons recomputed,
-		// the state file's pages read so far are released (see
-		// releaseEveryRecords). Only memory is at stake: a failure to
-		// release changes nothing stored, and is ignored.
+		// Every releaseCheckRecords records staged and persons recomputed,
+		// the state file's pages read so far are released if they have
+		// grown over releaseBudget (see there). Only memory is at stake: a
+		// failure to release changes nothing stored, and is ignored.
 		steps := 0
 		release := func() {
-			if steps++; steps%releaseEveryRecords == 0 {
-				_ = tx.ReleaseMemory()
+			if steps++; steps%releaseCheckRecords == 0 {
+				_, _ = tx.ReleaseMemoryOver(releaseBudget)
 			}
 		}
 		for i := range page.Records {
@@ -303,7 +303,8 @@ func removeRecord(tx *state.Tx, person, recKey string) error {
 	if err != nil || !ok {
 		return err
 	}
-	p.Records = slices.DeleteFunc(p.Records, func(k string) bool { return k == recKey })
+	// Not in place: the array is shared with the transaction's cache.
+	p.Records = slices.DeleteFunc(slices.Clone(p.Records), func(k string) bool { return k == recKey })
 	return tx.PutPerson(p)
 }
 
@@ -315,7 +316,7 @@ func (s *stager) loadPerson(tx *state.Tx, id string) (state.Person, []lead.Recor
 	}
 	recs := make([]lead.Record, 0, len(p.Records))
 	for _, k := range p.Records {
-		r, ok, err := tx.Record(k)
+		r, ok, err := tx.RecordFields(k) // merging needs no raw payload
 		if err != nil {
 			return p, nil, lead.Person{}, false, err
 		}

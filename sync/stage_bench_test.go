@@ -2,6 +2,7 @@ package sync
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,50 +73,69 @@ func (v *benchVendorLead) toRecord() lead.Record {
 	return r
 }
 
-// rawWrite is one key/value the engine left in the store.
+// rawWrite is one change the engine made to the store: a key/value put, a
+// key deleted (del), or a bucket's sequence set (seq, key and value nil).
 type rawWrite struct {
 	bucket, key, value []byte
+	del                bool
+	seq                uint64
 }
 
-// rawPages reads back, page by page, the bytes the engine wrote for each
-// page: its records, their identities, the persons they touched and their
-// outbox entries, and the cursor.
-func rawPages(b *testing.B, path string, pages [][]lead.Record) [][]rawWrite {
+// storeDiff takes what a page changed in a store. After each page it walks
+// every bucket and compares it with what it saw after the page before, so it
+// finds every key a staging transaction writes or deletes (records, their
+// hashes, identities, persons, the outbox, the cursor, the meta counters,
+// whatever a later change adds) and every bucket sequence it moves, without
+// knowing the engine's layout. It is quadratic in the store's size, but it
+// runs once, untimed.
+type storeDiff struct {
+	seen map[string]map[string]string // bucket -> key -> value
+	seqs map[string]uint64
+}
+
+func newStoreDiff() *storeDiff {
+	return &storeDiff{seen: map[string]map[string]string{}, seqs: map[string]uint64{}}
+}
+
+func (d *storeDiff) next(b *testing.B, path string) []rawWrite {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	out := make([][]rawWrite, len(pages))
+	var out []rawWrite
 	err = db.View(func(tx *bolt.Tx) error {
-		get := func(bucket, key string) rawWrite {
-			v := tx.Bucket([]byte(bucket)).Get([]byte(key))
-			if v == nil {
-				b.Fatalf("capture: no %s/%q", bucket, key)
-			}
-			return rawWrite{[]byte(bucket), []byte(key), append([]byte(nil), v...)}
-		}
-		for i, recs := range pages {
-			persons := map[string]bool{}
-			for j := range recs {
-				r := &recs[j]
-				w := get("records", r.Key())
-				out[i] = append(out[i], w)
-				for _, k := range identityKeys(r) {
-					out[i] = append(out[i], get("identities", k))
+		return tx.ForEach(func(name []byte, bk *bolt.Bucket) error {
+			bn := string(name)
+			old := d.seen[bn]
+			now := make(map[string]string, len(old))
+			if err := bk.ForEach(func(k, v []byte) error {
+				if v == nil {
+					b.Fatalf("capture: nested bucket %s/%q", bn, k)
 				}
-				// The person id sits in the stored record's JSON.
-				if p := personOf(w.value); p != "" && !persons[p] {
-					persons[p] = true
-					out[i] = append(out[i], get("persons", p))
-					if v := tx.Bucket([]byte("outbox")).Get([]byte(p)); v != nil {
-						out[i] = append(out[i], get("outbox", p))
-					}
+				// k and v point into the mapping, which is gone after Close:
+				// the strings are copies.
+				ks, vs := string(k), string(v)
+				now[ks] = vs
+				if ov, ok := old[ks]; !ok || ov != vs {
+					out = append(out, rawWrite{bucket: []byte(bn), key: []byte(ks), value: []byte(vs)})
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			for k := range old {
+				if _, ok := now[k]; !ok {
+					out = append(out, rawWrite{bucket: []byte(bn), key: []byte(k), del: true})
 				}
 			}
-			out[i] = append(out[i], get("cursors", recs[0].Source))
-		}
-		return nil
+			if s := bk.Sequence(); s != d.seqs[bn] {
+				out = append(out, rawWrite{bucket: []byte(bn), seq: s})
+				d.seqs[bn] = s
+			}
+			d.seen[bn] = now
+			return nil
+		})
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -123,51 +143,153 @@ func rawPages(b *testing.B, path string, pages [][]lead.Record) [][]rawWrite {
 	return out
 }
 
-func personOf(v []byte) string {
-	i := strings.Index(string(v), `"person":"`)
-	if i < 0 {
-		return ""
+// applyRaw writes one page's changes with plain bbolt.
+func applyRaw(tx *bolt.Tx, writes []rawWrite) error {
+	for _, w := range writes {
+		bk := tx.Bucket(w.bucket)
+		var err error
+		switch {
+		case w.key == nil:
+			err = bk.SetSequence(w.seq)
+		case w.del:
+			err = bk.Delete(w.key)
+		default:
+			err = bk.Put(w.key, w.value)
+		}
+		if err != nil {
+			return err
+		}
 	}
-	s := string(v[i+len(`"person":"`):])
-	return s[:strings.IndexByte(s, '"')]
+	return nil
 }
 
-// stageAll stages the vendor pages into a fresh store at path, timing only
-// the work of each page (normalisation and StagePage); between pages it
-// calls between(i), untimed.
-func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Time, between func(i int)) ([][]lead.Record, time.Duration) {
+// benchStager is the stager both the capture and the timed runs use.
+func benchStager(now time.Time) *stager {
+	return &stager{surv: Survivorship{Target: "crm"}, now: func() time.Time { return now }}
+}
+
+// normalise turns a vendor page into the page a connector emits.
+func normalise(vp []benchVendorLead) connectors.Page {
+	recs := make([]lead.Record, len(vp))
+	for j := range vp {
+		recs[j] = vp[j].toRecord()
+	}
+	return connectors.Page{Label: "p", Records: recs, Cursor: connectors.Cursor(`{"page":1}`)}
+}
+
+// stageOne normalises one vendor page and stages it.
+func stageOne(b *testing.B, s *stager, st *state.Store, vp []benchVendorLead) {
+	if _, err := s.StagePage(st, vp[0].source, normalise(vp)); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// capturePages stages the vendor pages into a fresh store at path, opening
+// the store once per page, and returns what each page's transaction changed.
+func capturePages(b *testing.B, path string, vendor [][]benchVendorLead, now time.Time) [][]rawWrite {
+	open := func() *state.Store {
+		st, err := state.Open(path, time.Second)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st
+	}
+	open().Close()
+	d := newStoreDiff()
+	d.next(b, path) // what Open wrote: the raw file starts from it too
+	s := benchStager(now)
+	out := make([][]rawWrite, len(vendor))
+	for i, vp := range vendor {
+		st := open()
+		stageOne(b, s, st, vp)
+		st.Close()
+		out[i] = d.next(b, path)
+	}
+	return out
+}
+
+// benchChunk is how many pages one timed stretch of the engine covers
+// before the raw baseline writes the same pages.
+const benchChunk = 10
+
+// stageAll stages the vendor pages into a fresh store at path as RunSource
+// does: this goroutine normalises each page, as a source decodes it, and
+// emits it to a stagePipe, which stages it while the next page is
+// normalised. It times stretches of benchChunk pages, from the first
+// page's normalisation to the last page's commit (the pipeline starts empty
+// in each, as at the start of a pull), and after each calls between with
+// the stretch's page range, untimed.
+func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Time, between func(from, to int)) time.Duration {
 	st, err := state.Open(path, time.Second)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	s := &stager{surv: Survivorship{Target: "crm"}, now: func() time.Time { return now }}
-	staged := make([][]lead.Record, len(vendor))
+	s := benchStager(now)
 	var spent time.Duration
-	for i, vp := range vendor {
+	for from := 0; from < len(vendor); from += benchChunk {
+		to := min(from+benchChunk, len(vendor))
 		start := time.Now()
-		recs := make([]lead.Record, len(vp))
-		for j := range vp {
-			recs[j] = vp[j].toRecord()
+		var pipe stagePipe
+		for _, vp := range vendor[from:to] {
+			page := normalise(vp)
+			if err := pipe.emit(func() error { _, err := s.StagePage(st, vp[0].source, page); return err }); err != nil {
+				b.Fatal(err)
+			}
 		}
-		if _, err := s.StagePage(st, vp[0].source, connectors.Page{Label: "p", Records: recs, Cursor: connectors.Cursor(`{"page":1}`)}); err != nil {
+		if err := pipe.wait(); err != nil {
 			b.Fatal(err)
 		}
 		spent += time.Since(start)
-		staged[i] = recs
 		if between != nil {
-			between(i)
+			between(from, to)
 		}
 	}
-	return staged, spent
+	return spent
+}
+
+// openRaw creates the baseline's file as state.Open creates a new store
+// (same buckets, format and counters), and opens it with plain bbolt and
+// the options state.Open uses.
+func openRaw(b *testing.B, path string) *bolt.DB {
+	st, err := state.Open(path, time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st.Close()
+	db, err := bolt.Open(path, 0o600, state.BoltOptions(time.Second))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db
+}
+
+// sameContents fails the benchmark unless the two files hold the same
+// buckets, keys, values and sequences: the baseline must have written what
+// the engine wrote.
+func sameContents(b *testing.B, pathA, pathB string) {
+	a, bb := newStoreDiff(), newStoreDiff()
+	a.next(b, pathA)
+	bb.next(b, pathB)
+	if !maps.EqualFunc(a.seen, bb.seen, maps.Equal) || !maps.Equal(a.seqs, bb.seqs) {
+		b.Fatalf("the raw baseline's file differs from the engine's")
+	}
 }
 
 // BenchmarkStaging stages generated vendor leads through StagePage (one
-// transaction per page of 100, normalisation included) and writes the same
-// bytes with plain bbolt in transactions of the same pages. The two are
-// interleaved page by page (engine page i, then raw page i, each into its
-// own fresh file), so that both see the same machine noise and the ratio
-// holds on a busy machine. Metrics: engine-rec/s, raw-rec/s, ratio.
+// transaction per page of 100, normalisation included, pipelined as
+// RunSource does: see stageAll) and writes the same bytes with plain bbolt
+// in transactions of the same pages. The two are interleaved by stretches
+// of benchChunk pages (engine pages i..i+9, then raw pages i..i+9, each into
+// its own fresh file), so that both see the same machine noise and the
+// ratio holds on a busy machine. Metrics: engine-rec/s, raw-rec/s, ratio.
+//
+// The baseline's transactions are what the engine's changed, taken by
+// comparing the store before and after each page (storeDiff): every key
+// put or deleted in every bucket, meta counters and bucket sequences
+// included. Its file starts as state.Open leaves a new one and is opened
+// with the same bbolt options; after the first run the two files are
+// checked to hold the same contents.
 //
 //	go test ./sync -run '^$' -bench Staging -benchtime 3x
 //
@@ -184,39 +306,30 @@ func BenchmarkStaging(b *testing.B) {
 	for _, p := range vendor {
 		records += len(p)
 	}
-	// The bytes the engine leaves for each page; staging is deterministic
+	// The changes the engine makes for each page; staging is deterministic
 	// (fixed clock, sequential person ids), so one capture serves every run.
-	dir := b.TempDir()
-	staged, _ := stageAll(b, filepath.Join(dir, "capture.db"), vendor, now, nil)
-	writes := rawPages(b, filepath.Join(dir, "capture.db"), staged)
+	writes := capturePages(b, filepath.Join(b.TempDir(), "capture.db"), vendor, now)
 
 	var engineT, rawT time.Duration
+	checked := false
 	for b.Loop() {
 		dir := b.TempDir()
-		db, err := bolt.Open(filepath.Join(dir, "raw.db"), 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, spent := stageAll(b, filepath.Join(dir, "engine.db"), vendor, now, func(i int) {
+		db := openRaw(b, filepath.Join(dir, "raw.db"))
+		spent := stageAll(b, filepath.Join(dir, "engine.db"), vendor, now, func(from, to int) {
 			start := time.Now()
-			if err := db.Update(func(tx *bolt.Tx) error {
-				for _, w := range writes[i] {
-					bk, err := tx.CreateBucketIfNotExists(w.bucket)
-					if err != nil {
-						return err
-					}
-					if err := bk.Put(w.key, w.value); err != nil {
-						return err
-					}
+			for i := from; i < to; i++ {
+				if err := db.Update(func(tx *bolt.Tx) error { return applyRaw(tx, writes[i]) }); err != nil {
+					b.Fatal(err)
 				}
-				return nil
-			}); err != nil {
-				b.Fatal(err)
 			}
 			rawT += time.Since(start)
 		})
 		engineT += spent
 		db.Close()
+		if !checked {
+			sameContents(b, filepath.Join(dir, "engine.db"), filepath.Join(dir, "raw.db"))
+			checked = true
+		}
 	}
 	iters := float64(b.N)
 	eng := float64(records) * iters / engineT.Seconds()

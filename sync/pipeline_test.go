@@ -1,0 +1,118 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/leadsync/leadsync/connectors"
+	"github.com/leadsync/leadsync/lead"
+	"github.com/leadsync/leadsync/state"
+)
+
+// pagedSource emits n one-record pages, cursor "c<i>", and stops at the
+// first emit error, as the Source contract asks; emits counts its calls.
+type pagedSource struct {
+	n     int
+	emits int
+}
+
+func (s *pagedSource) Pull(_ context.Context, _ connectors.Cursor, emit func(connectors.Page) error) error {
+	for i := 1; i <= s.n; i++ {
+		s.emits++
+		p := connectors.Page{Label: fmt.Sprintf("page %d", i), Cursor: connectors.Cursor(fmt.Sprintf("c%d", i)),
+			Records: []lead.Record{rec("src", fmt.Sprint(i), "N", "", []string{fmt.Sprintf("p%d@x.tn", i)}, nil)}}
+		if err := emit(p); err != nil {
+			return fmt.Errorf("%s: %w", p.Label, err)
+		}
+	}
+	return nil
+}
+
+func pipelineEngine(f *fixture, src connectors.Source) *Engine {
+	return &Engine{store: f.st, log: discardLogger(), metrics: NewMetrics("crm"), now: f.stage.now, stage: f.stage,
+		sources: map[string]connectors.Source{"src": src}, order: []string{"src"}, status: map[string]*RunStatus{"src": {Instance: "src"}}}
+}
+
+func (f *fixture) cursor(instance string) string {
+	var c state.Cursor
+	f.st.View(func(tx *state.Tx) error { c, _, _ = tx.Cursor(instance); return nil })
+	return string(c.Cursor)
+}
+
+// TestRunSourceStagesEveryPageBeforeReturning: with pages staged one behind
+// the source's emits, the last one is still committed before RunSource
+// returns, with its cursor.
+func TestRunSourceStagesEveryPageBeforeReturning(t *testing.T) {
+	f := newFixture(t)
+	res := pipelineEngine(f, &pagedSource{n: 5}).RunSource(context.Background(), "src", nil)
+	if res.Err != nil || res.Pages != 5 || res.Stats.Changed != 5 {
+		t.Fatalf("result = %+v, want 5 pages, 5 changed, no error", res)
+	}
+	if c := f.cursor("src"); c != "c5" {
+		t.Errorf("cursor = %q, want c5", c)
+	}
+	if n := f.persons(); n != 5 {
+		t.Errorf("persons = %d, want 5", n)
+	}
+}
+
+// TestRunSourceStopsThePullAfterAFailedPage: page 2 fails to stage; the
+// source learns it at its next emit at the latest (it never emits page 4),
+// nothing after page 1 is stored, and the cursor stays at page 1's.
+func TestRunSourceStopsThePullAfterAFailedPage(t *testing.T) {
+	f := newFixture(t)
+	boom := errors.New("disk full")
+	commits := 0
+	f.stage.beforeCommit = func() error {
+		if commits++; commits == 2 {
+			return boom
+		}
+		return nil
+	}
+	src := &pagedSource{n: 5}
+	res := pipelineEngine(f, src).RunSource(context.Background(), "src", nil)
+	if !errors.Is(res.Err, boom) {
+		t.Fatalf("run error = %v, want %v", res.Err, boom)
+	}
+	if src.emits > 3 {
+		t.Errorf("the source emitted %d pages, want at most 3 (page 2 failed)", src.emits)
+	}
+	if res.Pages != 1 {
+		t.Errorf("pages staged = %d, want 1", res.Pages)
+	}
+	if c := f.cursor("src"); c != "c1" {
+		t.Errorf("cursor = %q, want c1", c)
+	}
+	f.st.View(func(tx *state.Tx) error {
+		for _, id := range []string{"2", "3", "4", "5"} {
+			if _, ok, _ := tx.Record("src\x00" + id); ok {
+				t.Errorf("record %s stored after the failed page", id)
+			}
+		}
+		return nil
+	})
+}
+
+// TestStagePipeStagesNothingAfterAnError: even a source that goes on
+// emitting after an error gets the error back and nothing staged.
+func TestStagePipeStagesNothingAfterAnError(t *testing.T) {
+	var p stagePipe
+	boom := errors.New("boom")
+	ran := 0
+	if err := p.emit(func() error { ran++; return boom }); err != nil {
+		t.Fatalf("first emit = %v, want nil (its page is staged behind)", err)
+	}
+	for i := range 2 {
+		if err := p.emit(func() error { ran++; return nil }); !errors.Is(err, boom) {
+			t.Fatalf("emit %d after the failure = %v, want %v", i+2, err, boom)
+		}
+	}
+	if err := p.wait(); err != nil {
+		t.Errorf("wait = %v, want nil (no page in flight)", err)
+	}
+	if ran != 1 {
+		t.Errorf("%d pages staged, want 1", ran)
+	}
+}
