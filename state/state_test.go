@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/leadsync/leadsync/lead"
 )
@@ -419,4 +421,50 @@ func TestRecordFieldsIsRecordWithoutRaw(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// PutRecordEncoded stores exactly the bytes PutRecord stores, whatever the
+// record holds (HTML characters, raw payload, invalid UTF-8, odd ids), and
+// caches the record for reads in the same transaction.
+func TestPutRecordEncodedStoresPutRecordsBytes(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "s.db"))
+	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	cases := []StoredRecord{
+		{Person: "P00000001", Hash: "0123456789abcdef", Record: lead.Record{Source: "ask", SourceID: "u1", FirstName: "Ali <&>", Emails: []string{"ali@x.tn"},
+			Raw: []byte(`{"a":"<b>"}`), CreatedAt: at, Attributes: map[string]string{"note:x": "y\u2028z"},
+			Conversations: []lead.Conversation{{ID: "r1", Messages: []lead.Message{{ID: "m1", Sender: lead.SenderUser, Text: "Hi \xff", At: at}}}}}},
+		{Hash: "h", Record: lead.Record{Source: "s", SourceID: "no person"}},
+		{Person: `P"1\`, Hash: "é", Record: lead.Record{Source: "s", SourceID: "odd ids"}},
+	}
+	for i, r := range cases {
+		enc, err := EncodeRecord(&r.Record)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var viaPut, viaEncoded []byte
+		s.Update(func(tx *Tx) error {
+			if err := tx.PutRecord("a", r); err != nil {
+				return err
+			}
+			if err := tx.PutRecordEncoded("b", r, enc); err != nil {
+				return err
+			}
+			got, ok, err := tx.Record("b")
+			if err != nil || !ok || !cmp.Equal(got, r, cmpopts.EquateEmpty()) {
+				t.Errorf("case %d: read back in the transaction %+v, %v, %v", i, got, ok, err)
+			}
+			return nil
+		})
+		s.View(func(tx *Tx) error {
+			viaPut = bytes.Clone(tx.tx.Bucket(bRecords).Get([]byte("a")))
+			viaEncoded = bytes.Clone(tx.tx.Bucket(bRecords).Get([]byte("b")))
+			if h, _, _ := tx.RecordHash("b"); h != r.Hash {
+				t.Errorf("case %d: hash %q, want %q", i, h, r.Hash)
+			}
+			return nil
+		})
+		if !bytes.Equal(viaPut, viaEncoded) {
+			t.Errorf("case %d: PutRecordEncoded stored\n%s\nPutRecord\n%s", i, viaEncoded, viaPut)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -190,6 +191,50 @@ func (t *Tx) PutRecord(key string, r StoredRecord) error {
 		t.recs[key] = clipRecord(r)
 	}
 	return nil
+}
+
+// EncodeRecord encodes a record as PutRecordEncoded stores it. It needs no
+// transaction, so a caller can do it ahead (staging encodes a page's records
+// while the page before it commits).
+func EncodeRecord(r *lead.Record) ([]byte, error) { return json.Marshal(r) }
+
+// PutRecordEncoded is PutRecord with r.Record already encoded by
+// EncodeRecord: the stored bytes are exactly PutRecord's.
+func (t *Tx) PutRecordEncoded(key string, r StoredRecord, record []byte) error {
+	if !plainJSONString(r.Person) || !plainJSONString(r.Hash) {
+		return t.PutRecord(key, r)
+	}
+	raw := make([]byte, 0, len(envelope)+len(r.Person)+len(r.Hash)+len(record)+40)
+	raw = append(raw, envelope...)
+	raw = append(raw, `{"person":"`...)
+	raw = append(raw, r.Person...)
+	raw = append(raw, `","hash":"`...)
+	raw = append(raw, r.Hash...)
+	raw = append(raw, `","record":`...)
+	raw = append(raw, record...)
+	raw = append(raw, "}}"...)
+	if err := t.b(bRecords).Put([]byte(key), raw); err != nil {
+		return err
+	}
+	if err := t.b(bRecHashes).Put([]byte(key), []byte(r.Hash)); err != nil {
+		return err
+	}
+	if t.recs != nil {
+		t.recs[key] = clipRecord(r)
+	}
+	return nil
+}
+
+// plainJSONString reports whether s encodes in JSON as itself between
+// quotes (person ids and hex hashes do).
+func plainJSONString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // clipRecord caps the record's slices at their length, so that an append

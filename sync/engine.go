@@ -193,7 +193,10 @@ func (e *Engine) RunSource(ctx context.Context, name string, progress Progress) 
 		// pull. The page in flight when Pull returns is waited for.
 		var pipe stagePipe
 		pullErr := src.Pull(ctx, cursor, func(p connectors.Page) error {
-			return pipe.emit(func() error { return e.stagePage(name, p, &res, log, progress) })
+			// Preparing the page (hashing and encoding its records) is done
+			// here, before emit waits for the page in flight.
+			pp := e.stage.prepare(e.store, name, p)
+			return pipe.emit(func() error { return e.stagePage(pp, &res, log, progress) })
 		})
 		switch err := pipe.wait(); {
 		case err == nil:
@@ -238,8 +241,9 @@ func (e *Engine) RunSource(ctx context.Context, name string, progress Progress) 
 
 // stagePage stages one page of a source run and accounts for it in res. It
 // runs in stagePipe's goroutine, one page at a time.
-func (e *Engine) stagePage(name string, p connectors.Page, res *RunResult, log *slog.Logger, progress Progress) error {
-	st, err := e.stage.StagePage(e.store, name, p)
+func (e *Engine) stagePage(pp *preparedPage, res *RunResult, log *slog.Logger, progress Progress) error {
+	name, p := pp.instance, pp.page
+	st, err := e.stage.stagePrepared(e.store, pp)
 	if err != nil {
 		return fmt.Errorf("staging %s: %w", p.Label, err)
 	}

@@ -38,6 +38,56 @@ type stager struct {
 // what is stored: a crash before the commit re-fetches the page, a crash
 // after it finds every record unchanged by hash.
 func (s *stager) StagePage(st *state.Store, instance string, page connectors.Page) (StageStats, error) {
+	return s.stagePrepared(st, s.prepare(st, instance, page))
+}
+
+// preparedPage is a page with the part of staging that needs no write
+// transaction done ahead: its records carry their source instance, their
+// content hash, and, for a record that differed from the stored one when
+// prepared, its encoding. RunSource prepares page N+1 in the source's
+// goroutine while page N commits in the staging one.
+type preparedPage struct {
+	instance string
+	page     connectors.Page
+	recs     []preparedRecord
+}
+
+type preparedRecord struct {
+	rec  lead.Record
+	hash string
+	enc  []byte // EncodeRecord(&rec); nil: encoded when stored
+}
+
+// prepare hashes a page's records and encodes those that differ from what
+// is stored (a read-only look, which may be one page behind: a record found
+// unchanged then is encoded when it is stored, if it must be). It cannot
+// fail: what it could not do is done by stagePrepared.
+func (s *stager) prepare(st *state.Store, instance string, page connectors.Page) *preparedPage {
+	pp := &preparedPage{instance: instance, page: page, recs: make([]preparedRecord, len(page.Records))}
+	for i := range page.Records {
+		pr := &pp.recs[i]
+		pr.rec = page.Records[i]
+		pr.rec.Source = instance
+		pr.hash = recordHash(pr.rec)
+	}
+	_ = st.View(func(tx *state.Tx) error {
+		for i := range pp.recs {
+			pr := &pp.recs[i]
+			if oh, ok, err := tx.RecordHash(pr.rec.Key()); err == nil && ok && oh == pr.hash {
+				continue
+			}
+			if enc, err := state.EncodeRecord(&pr.rec); err == nil {
+				pr.enc = enc
+			}
+		}
+		return nil
+	})
+	return pp
+}
+
+// stagePrepared is StagePage for a prepared page.
+func (s *stager) stagePrepared(st *state.Store, pp *preparedPage) (StageStats, error) {
+	instance, page := pp.instance, pp.page
 	var stats StageStats
 	err := st.Update(func(tx *state.Tx) error {
 		stats = StageStats{Records: len(page.Records)}
@@ -52,12 +102,10 @@ func (s *stager) StagePage(st *state.Store, instance string, page connectors.Pag
 				_, _ = tx.ReleaseMemoryOver(releaseBudget)
 			}
 		}
-		for i := range page.Records {
+		for i := range pp.recs {
 			release()
-			rec := page.Records[i]
-			rec.Source = instance
-			if err := s.stageRecord(tx, rec, touched, &stats); err != nil {
-				return fmt.Errorf("%s: record %s: %w", page.Label, rec.SourceID, err)
+			if err := s.stageRecord(tx, &pp.recs[i], touched, &stats); err != nil {
+				return fmt.Errorf("%s: record %s: %w", page.Label, pp.recs[i].rec.SourceID, err)
 			}
 		}
 		ids := make([]string, 0, len(touched))
@@ -104,9 +152,16 @@ func identityKeys(r *lead.Record) []string {
 
 func targetKey(id string) string { return "t:" + id }
 
-func (s *stager) stageRecord(tx *state.Tx, rec lead.Record, touched map[string]bool, stats *StageStats) error {
+func (s *stager) stageRecord(tx *state.Tx, pr *preparedRecord, touched map[string]bool, stats *StageStats) error {
+	rec := pr.rec
 	key := rec.Key()
-	h := recordHash(rec)
+	h := pr.hash
+	put := func(sr state.StoredRecord) error {
+		if pr.enc != nil {
+			return tx.PutRecordEncoded(key, sr, pr.enc)
+		}
+		return tx.PutRecord(key, sr)
+	}
 	// The hash alone decides "unchanged": most records of a full-scan source
 	// are, and reading the whole stored record for each would bring every
 	// record page of the state file into memory.
@@ -125,7 +180,7 @@ func (s *stager) stageRecord(tx *state.Tx, rec lead.Record, touched map[string]b
 		// A conversation nobody can be named or reached from: nothing to
 		// push. It is kept (so an operator can see it) but joins no person.
 		stats.Skipped++
-		return tx.PutRecord(key, state.StoredRecord{Hash: h, Record: rec})
+		return put(state.StoredRecord{Hash: h, Record: rec})
 	}
 	stats.Changed++
 
@@ -172,7 +227,7 @@ func (s *stager) stageRecord(tx *state.Tx, rec lead.Record, touched map[string]b
 		}
 	}
 	touched[survivor] = true
-	return tx.PutRecord(key, state.StoredRecord{Person: survivor, Hash: h, Record: rec})
+	return put(state.StoredRecord{Person: survivor, Hash: h, Record: rec})
 }
 
 // join picks the person a record belongs to among the candidates its keys

@@ -232,8 +232,8 @@ func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Ti
 		start := time.Now()
 		var pipe stagePipe
 		for _, vp := range vendor[from:to] {
-			page := normalise(vp)
-			if err := pipe.emit(func() error { _, err := s.StagePage(st, vp[0].source, page); return err }); err != nil {
+			pp := s.prepare(st, vp[0].source, normalise(vp))
+			if err := pipe.emit(func() error { _, err := s.stagePrepared(st, pp); return err }); err != nil {
 				b.Fatal(err)
 			}
 		}
