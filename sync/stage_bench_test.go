@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -296,6 +297,9 @@ func sameContents(b *testing.B, pathA, pathB string) {
 // LEADSYNC_BENCH_PERSONS sets the persons generated (default 20000; records
 // are 1.75 times that).
 func BenchmarkStaging(b *testing.B) {
+	// The garbage collector runs as in the daemon (TuneGC).
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	TuneGC()
 	n := 20000
 	if s := os.Getenv("LEADSYNC_BENCH_PERSONS"); s != "" {
 		fmt.Sscan(s, &n)

@@ -49,6 +49,7 @@ func main() {
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the engine's drains to this file")
 	flag.StringVar(&traceFile, "trace", "", "write an execution trace of the first engine drain to this file (go tool trace -pprof=sync|net|syscall FILE shows where workers wait)")
 	flag.Parse()
+	lsync.TuneGC() // the garbage collector runs as in the daemon
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
 		if err != nil {

@@ -61,6 +61,13 @@ func main() {
 	idle := flag.Bool("idle", false, "also measure `leadsync run`'s RSS after its first runs")
 	flag.StringVar(&profileDir, "profile", "", "instead of the binary, run each `once` in this process (as cmd/leadsync does)\nand write the heap profile at its peak to DIR/<persons>-once<N>.heap")
 	keep := flag.String("dir", "", "keep state files and configs here (default: a temporary directory)")
+	flag.Func("env", "KEY=VALUE added to the leadsync binary's environment (repeatable), e.g. -env GOGC=50", func(kv string) error {
+		if !strings.Contains(kv, "=") {
+			return fmt.Errorf("%q is not KEY=VALUE", kv)
+		}
+		childEnv = append(childEnv, kv)
+		return nil
+	})
 	flag.Parse()
 	dir := *keep
 	if dir == "" {
@@ -96,6 +103,9 @@ func main() {
 }
 
 var profileDir string
+
+// childEnv is added to the leadsync binary's environment (-env).
+var childEnv []string
 
 // onceInProcess does what `leadsync once` does, in this process, sampling
 // the heap every 50 ms and keeping the profile of the largest one.
@@ -204,6 +214,7 @@ func runLeadsync(bin string, args ...string) child {
 	timing.Close()
 	defer os.Remove(timing.Name())
 	cmd := exec.Command("/usr/bin/time", append([]string{"-f", "%M %U %S", "-o", timing.Name(), bin}, args...)...)
+	cmd.Env = append(os.Environ(), childEnv...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -402,6 +413,7 @@ connectors:
 // VmRSS and VmHWM and stops it.
 func idleRSS(bin, cfg string) string {
 	cmd := exec.Command(bin, "run", "--config", cfg)
+	cmd.Env = append(os.Environ(), childEnv...)
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	cmd.Stdout = io.Discard

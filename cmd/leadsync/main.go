@@ -17,6 +17,7 @@ import (
 
 	"github.com/leadsync/leadsync/config"
 	_ "github.com/leadsync/leadsync/connectors/all"
+	lsync "github.com/leadsync/leadsync/sync"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -38,6 +39,7 @@ Run "leadsync COMMAND --help" for a command's flags.
 `
 
 func main() {
+	lsync.TuneGC()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
