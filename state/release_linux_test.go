@@ -90,16 +90,7 @@ func TestTxReleaseMemoryInAWriteTransaction(t *testing.T) {
 	defer s.Close()
 	big := strings.Repeat("y", 2000)
 	key := func(i int) string { return fmt.Sprintf("src\x00%05d", i) }
-	if err := s.Update(func(tx *Tx) error {
-		for i := range 4000 {
-			if err := tx.PutRecord(key(i), StoredRecord{Hash: "h", Record: lead.Record{Context: big}}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	putBigRecords(t, s, 4000, big, key)
 	if err := s.Update(func(tx *Tx) error {
 		for i := range 4000 {
 			if _, ok, err := tx.Record(key(i)); !ok || err != nil {
@@ -144,16 +135,7 @@ func TestReleaseMemoryOverReleasesOnlyPastTheBudget(t *testing.T) {
 	defer s.Close()
 	big := strings.Repeat("z", 2000)
 	key := func(i int) string { return fmt.Sprintf("src\x00%05d", i) }
-	if err := s.Update(func(tx *Tx) error {
-		for i := range 4000 {
-			if err := tx.PutRecord(key(i), StoredRecord{Hash: "h", Record: lead.Record{Context: big}}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	putBigRecords(t, s, 4000, big, key)
 	if err := s.ReleaseMemory(); err != nil {
 		t.Fatal(err)
 	}
@@ -183,5 +165,20 @@ func TestReleaseMemoryOverReleasesOnlyPastTheBudget(t *testing.T) {
 	})
 	if released, err := s.ReleaseMemoryOver(4 << 20); released || err != nil {
 		t.Errorf("Store.ReleaseMemoryOver(4 MB) right after a release = %v, %v; want no release", released, err)
+	}
+}
+
+// putBigRecords stores n records of about len(context) bytes, keyed key(i).
+func putBigRecords(t *testing.T, s *Store, n int, context string, key func(int) string) {
+	t.Helper()
+	if err := s.Update(func(tx *Tx) error {
+		for i := range n {
+			if err := tx.PutRecord(key(i), StoredRecord{Hash: "h", Record: lead.Record{Context: context}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

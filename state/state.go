@@ -142,12 +142,7 @@ func (s *Store) Update(fn func(*Tx) error) error {
 // gather calls and so slows every lone writer down.
 func (s *Store) Batch(fn func(*Tx) error) error {
 	c := &batchCall{fn: fn, done: make(chan error, 1)}
-	s.gmu.Lock()
-	s.pending = append(s.pending, c)
-	lead := !s.leading
-	s.leading = true
-	s.gmu.Unlock()
-	if lead {
+	if s.queue(c) {
 		s.commitPending()
 	}
 	for {
@@ -171,15 +166,20 @@ func (s *Store) BatchAsync(fn func(*Tx) error, done func(error)) {
 	if done == nil {
 		done = func(error) {}
 	}
-	c := &batchCall{fn: fn, async: done}
-	s.gmu.Lock()
-	s.pending = append(s.pending, c)
-	lead := !s.leading
-	s.leading = true
-	s.gmu.Unlock()
-	if lead {
+	if s.queue(&batchCall{fn: fn, async: done}) {
 		go s.commitPending()
 	}
+}
+
+// queue adds c to the pending calls; it reports whether no commit was under
+// way, so that the caller must lead one.
+func (s *Store) queue(c *batchCall) (lead bool) {
+	s.gmu.Lock()
+	defer s.gmu.Unlock()
+	s.pending = append(s.pending, c)
+	lead = !s.leading
+	s.leading = true
+	return lead
 }
 
 // commitPending commits every pending call, then hands the lead to the

@@ -181,7 +181,16 @@ func (t *Tx) RecordHash(key string) (string, bool, error) {
 // PutRecord stages a record, and its hash in the hashes bucket. Hash values
 // are bare strings, like identities.
 func (t *Tx) PutRecord(key string, r StoredRecord) error {
-	if err := t.put(bRecords, key, r); err != nil {
+	raw, err := encode(r)
+	if err != nil {
+		return err
+	}
+	return t.putRecordRaw(key, r, raw)
+}
+
+// putRecordRaw stores r, encoded as raw, with its hash and in the cache.
+func (t *Tx) putRecordRaw(key string, r StoredRecord, raw []byte) error {
+	if err := t.b(bRecords).Put([]byte(key), raw); err != nil {
 		return err
 	}
 	if err := t.b(bRecHashes).Put([]byte(key), []byte(r.Hash)); err != nil {
@@ -213,16 +222,7 @@ func (t *Tx) PutRecordEncoded(key string, r StoredRecord, record []byte) error {
 	raw = append(raw, `","record":`...)
 	raw = append(raw, record...)
 	raw = append(raw, "}}"...)
-	if err := t.b(bRecords).Put([]byte(key), raw); err != nil {
-		return err
-	}
-	if err := t.b(bRecHashes).Put([]byte(key), []byte(r.Hash)); err != nil {
-		return err
-	}
-	if t.recs != nil {
-		t.recs[key] = clipRecord(r)
-	}
-	return nil
+	return t.putRecordRaw(key, r, raw)
 }
 
 // plainJSONString reports whether s encodes in JSON as itself between
