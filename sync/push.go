@@ -192,8 +192,26 @@ feed:
 // creating, which it does anyway, so one written for a person that ends up
 // in the DLQ or merged away does no harm (a merge carries it over).
 func (p *pusher) writeIntents(ids []string) error {
-	return p.st.Batch(func(tx *state.Tx) error {
+	// Most pieces of a later drain hold persons with a CRM id already
+	// (updates) or an intent: look first, and commit only when needed.
+	var need []string
+	if err := p.st.View(func(tx *state.Tx) error {
 		for _, id := range ids {
+			if tx.TargetID(id) != "" {
+				continue
+			}
+			if _, ok, err := tx.Intent(id); err != nil {
+				return err
+			} else if !ok {
+				need = append(need, id)
+			}
+		}
+		return nil
+	}); err != nil || len(need) == 0 {
+		return err
+	}
+	return p.st.Batch(func(tx *state.Tx) error {
+		for _, id := range need {
 			if tx.TargetID(id) != "" {
 				continue
 			}

@@ -3,8 +3,10 @@ package sync
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -407,4 +409,66 @@ func TestNewPersonsNotesAreWrittenWithoutReadingTheLead(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Workers do not wait for their last write, but no more than
+// asyncPerWorker per worker may be queued for a commit: with the writer
+// held, the workers stop after filling the queue (one more person each,
+// waiting for a place), and go on once commits resume.
+func TestQueuedLastWritesAreBounded(t *testing.T) {
+	f := newFixture(t)
+	f.push.concurrency = 2
+	bound := 2 * asyncPerWorker
+	stop := bound + 2 // persons created before every worker waits
+	var recs []lead.Record
+	for i := range stop + 3 {
+		recs = append(recs, rec("ask", fmt.Sprint(i), "N", "", []string{fmt.Sprintf("p%d@x.tn", i)}, nil))
+	}
+	f.stagePage("ask", recs...)
+	// The intents are written first, so that the drain needs no commit
+	// before its workers start.
+	f.st.Update(func(tx *state.Tx) error {
+		for i := range recs {
+			if err := tx.PutIntent(tx.Identity(state.EmailKey(recs[i].Emails[0])), state.Intent{At: f.clock}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	entered, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce gosync.Once
+	resume := func() { releaseOnce.Do(func() { close(release) }) }
+	defer resume() // a failing test must not leave the store locked
+	held := make(chan error, 1)
+	go func() { held <- f.st.Update(func(*state.Tx) error { close(entered); <-release; return nil }) }()
+	<-entered
+	var created atomic.Int32
+	var resumed, overrun atomic.Bool
+	f.target.beforeCreate = func(*lead.Person) {
+		if created.Add(1) > int32(stop) && !resumed.Load() {
+			overrun.Store(true)
+		}
+	}
+	drained := make(chan PushStats, 1)
+	go func() { drained <- f.drain() }()
+	// Wait for the queue to fill: every worker has created its person and
+	// waits for a place (a guard, not a wait for time to pass).
+	start := time.Now()
+	for created.Load() < int32(stop) || len(f.push.asyncSlots) < bound {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%d created, %d queued: the queue never filled", created.Load(), len(f.push.asyncSlots))
+		}
+		runtime.Gosched()
+	}
+	resumed.Store(true)
+	resume()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if s := <-drained; s.Created != stop+3 {
+		t.Fatalf("drain %+v, want %d created", s, stop+3)
+	}
+	if overrun.Load() {
+		t.Errorf("more than %d persons created while no commit could run: the queue is not bounded", stop)
+	}
 }
