@@ -160,6 +160,30 @@ func TestDueHonoursNextAt(t *testing.T) {
 	})
 }
 
+// Enqueueing a person already waiting keeps its entry: a person restaged
+// while in backoff is not retried early, and is counted once.
+func TestEnqueueKeepsAnEntryInBackoff(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "s.db"))
+	now := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	backoff := OutboxItem{Attempts: 3, NextAt: now.Add(time.Hour), LastError: "HTTP 503", EnqueuedAt: now}
+	s.Update(func(tx *Tx) error {
+		if err := tx.PutOutbox("P1", backoff); err != nil {
+			return err
+		}
+		return tx.Enqueue("P1", now)
+	})
+	s.View(func(tx *Tx) error {
+		it, ok, err := tx.OutboxItem("P1")
+		if err != nil || !ok || !cmp.Equal(it, backoff) {
+			t.Errorf("entry after Enqueue = %+v, %v, %v; want %+v", it, ok, err, backoff)
+		}
+		if d := tx.OutboxDepth(); d != 1 {
+			t.Errorf("outbox depth %d, want 1", d)
+		}
+		return nil
+	})
+}
+
 // TestRecordHashFallsBackToTheRecordAndFillsTheBucket covers a store
 // written before the hashes had their own bucket: the hash is read from the
 // record once, then from the bucket.

@@ -348,13 +348,8 @@ func (t *Tx) ForEachPerson(fn func(Person) error) error {
 // Enqueue puts a person in the outbox, due now (keeping an existing entry's
 // backoff when it already waits).
 func (t *Tx) Enqueue(person string, now time.Time) error {
-	var it OutboxItem
-	ok, err := t.get(bOutbox, person, &it)
-	if err != nil {
-		return err
-	}
-	if ok {
-		return nil
+	if t.b(bOutbox).Get([]byte(person)) != nil {
+		return nil // already waiting: its entry (and backoff) stays as it is
 	}
 	if err := t.addCount(bOutbox, 1); err != nil {
 		return err
