@@ -171,7 +171,7 @@ func (s *stager) stageRecord(tx *state.Tx, pr *preparedRecord, touched map[strin
 		stats.Unchanged++
 		return nil
 	}
-	old, had, err := tx.Record(key)
+	old, had, err := tx.RecordFields(key) // only its person is read
 	if err != nil {
 		return err
 	}
