@@ -155,7 +155,7 @@ func (s *Store) Batch(fn func(*Tx) error) error {
 }
 
 // BatchAsync queues fn for the next group commit, as Batch does, and
-// returns at once; done (which may be nil) is called with fn's result once
+// returns at once; done is called with fn's result once
 // its commit is over. It is for a write after which the caller has nothing
 // to do that depends on it being durable: the caller goes on to other work
 // while the commit's fsyncs run, and the writes of several such callers
@@ -163,9 +163,6 @@ func (s *Store) Batch(fn func(*Tx) error) error {
 // had not been called. done runs on the committing goroutine and must not
 // call Batch. fn must be safe to run twice, as with Batch.
 func (s *Store) BatchAsync(fn func(*Tx) error, done func(error)) {
-	if done == nil {
-		done = func(error) {}
-	}
 	if s.queue(&batchCall{fn: fn, async: done}) {
 		go s.commitPending()
 	}

@@ -196,37 +196,43 @@ func (p *pusher) writeIntents(ids []string) error {
 	// (updates) or an intent: look first, and commit only when needed.
 	var need []string
 	if err := p.st.View(func(tx *state.Tx) error {
-		for _, id := range ids {
-			if tx.TargetID(id) != "" {
-				continue
-			}
-			if _, ok, err := tx.Intent(id); err != nil {
-				return err
-			} else if !ok {
-				need = append(need, id)
-			}
-		}
-		return nil
+		var err error
+		need, err = needIntents(tx, ids)
+		return err
 	}); err != nil || len(need) == 0 {
 		return err
 	}
 	return p.st.Batch(func(tx *state.Tx) error {
-		for _, id := range need {
-			if tx.TargetID(id) != "" {
-				continue
-			}
-			if _, ok, err := tx.Intent(id); err != nil || ok {
-				if err != nil {
-					return err
-				}
-				continue
-			}
+		// Looked at again: this closure may run twice, and a person may
+		// have been recorded meanwhile.
+		still, err := needIntents(tx, need)
+		if err != nil {
+			return err
+		}
+		for _, id := range still {
 			if err := tx.PutIntent(id, state.Intent{At: p.now()}); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// needIntents returns the persons among ids with neither a CRM id nor a
+// create intent.
+func needIntents(tx *state.Tx, ids []string) ([]string, error) {
+	var need []string
+	for _, id := range ids {
+		if tx.TargetID(id) != "" {
+			continue
+		}
+		if _, ok, err := tx.Intent(id); err != nil {
+			return nil, err
+		} else if !ok {
+			need = append(need, id)
+		}
+	}
+	return need, nil
 }
 
 // commitLast commits a person's last write without waiting for it; Drain
@@ -402,7 +408,6 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 		}
 		return nil
 	}
-	pushedFields := sp.PushedFields
 	setFields := func(tx *state.Tx) error {
 		cur, ok, err := tx.Person(id)
 		if err != nil || !ok {
@@ -439,12 +444,12 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 			stats.Adopted++
 		} else {
 			stats.Created++
-			pushedFields, fieldsPushed = fieldsHash, true // the lead was created with these fields
+			fieldsPushed = true // the lead was created with these fields
 		}
 		s := slug
 		done = append(done, func(tx *state.Tx) error { return recordTargetID(tx, id, s) })
 	}
-	if pushedFields != fieldsHash && !p.targetAgrees(recs, slug, &merged) {
+	if !fieldsPushed && sp.PushedFields != fieldsHash && !p.targetAgrees(recs, slug, &merged) {
 		if err := p.target.Update(ctx, slug, &merged); err != nil {
 			return fail(err)
 		}
@@ -623,11 +628,6 @@ func (p *pusher) writeNotes(ctx context.Context, id, slug string, plans []notePl
 		}
 		written++
 		got = append(got, noted{pl, noteID})
-	}
-	for _, g := range got {
-		for _, k := range g.plan.Keys {
-			sent[k] = g.id
-		}
 	}
 	return written, recordNotes, nil
 }
