@@ -74,17 +74,7 @@ func recordKeys(p connectors.Page) []string {
 }
 
 func (s *Source) toPage(label string, raws []json.RawMessage) connectors.Page {
-	p := connectors.Page{Label: label, Records: make([]lead.Record, 0, len(raws))}
-	for i, raw := range raws {
-		rec, problems, err := ToRecord(s.in, s.client.botID, raw)
-		if err != nil {
-			p.Problems = append(p.Problems, fmt.Errorf("%s: item %d: %w", label, i, err))
-			continue
-		}
-		for _, pr := range problems {
-			p.Problems = append(p.Problems, fmt.Errorf("%s: chat %s: %w", label, rec.SourceID, pr))
-		}
-		p.Records = append(p.Records, rec)
-	}
-	return p
+	return connectors.DecodePage(label, "chat", raws, func(raw json.RawMessage) (lead.Record, []error, error) {
+		return ToRecord(s.in, s.client.botID, raw)
+	})
 }

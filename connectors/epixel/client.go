@@ -41,6 +41,20 @@ func newClient(in *connectors.Instance, pageSize int) (*client, error) {
 	return &client{http: h, pageSize: pageSize}, nil
 }
 
+// openRole is what NewSource and NewTarget both do first: read the options
+// and build the client with their page size.
+func openRole(in *connectors.Instance) (*options, *client, error) {
+	opt, err := parseOptions(in)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := newClient(in, opt.PageSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	return opt, c, nil
+}
+
 // session holds what Epixel issued, in memory only. The access token lives
 // minutes and comes with no expiry we can read, so it is renewed on 401:
 // httpapi.TokenAuth calls login, which tries the refresh token first and

@@ -22,11 +22,7 @@ type Source struct {
 
 // NewSource builds the source role of an epixel instance.
 func NewSource(in *connectors.Instance) (*Source, error) {
-	opt, err := parseOptions(in)
-	if err != nil {
-		return nil, err
-	}
-	c, err := newClient(in, opt.PageSize)
+	opt, c, err := openRole(in)
 	if err != nil {
 		return nil, err
 	}

@@ -21,11 +21,7 @@ type Target struct {
 
 // NewTarget builds the target role of an epixel instance.
 func NewTarget(in *connectors.Instance) (*Target, error) {
-	opt, err := parseOptions(in)
-	if err != nil {
-		return nil, err
-	}
-	c, err := newClient(in, opt.PageSize)
+	opt, c, err := openRole(in)
 	if err != nil {
 		return nil, err
 	}

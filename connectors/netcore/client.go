@@ -225,22 +225,28 @@ func (p *usersPage) more(page, limit int) bool {
 // users asks for one page of the users whose last interaction is in [start, end].
 func (c *client) users(ctx context.Context, channels []int, start, end time.Time, page, limit int, label string) (*usersPage, error) {
 	var p usersPage
-	_, err := c.http.JSON(ctx, &httpapi.Request{
-		Method: http.MethodPost,
-		Path:   "users",
-		Query:  pageQuery(page, limit),
-		// channelIds is mandatory: the service answers 500 without it.
-		JSON: map[string]any{
-			"channelIds": channels,
-			"startDate":  formatTime(start),
-			"endDate":    formatTime(end),
-		},
-		Label: label,
-	}, &p)
-	if err != nil {
-		return nil, connectors.ConfigError(err)
+	// channelIds is mandatory: the service answers 500 without it.
+	body := map[string]any{"channelIds": channels}
+	if err := c.postPage(ctx, "users", body, start, end, page, limit, label, &p); err != nil {
+		return nil, err
 	}
 	return &p, nil
+}
+
+// postPage POSTs body, with startDate and endDate set to [start, end], to
+// path for one page of limit items, and decodes the answer into out. A
+// refused credential or a 403/404 comes back as a configuration error.
+func (c *client) postPage(ctx context.Context, path string, body map[string]any, start, end time.Time, page, limit int, label string, out any) error {
+	body["startDate"] = formatTime(start)
+	body["endDate"] = formatTime(end)
+	_, err := c.http.JSON(ctx, &httpapi.Request{
+		Method: http.MethodPost,
+		Path:   path,
+		Query:  pageQuery(page, limit),
+		JSON:   body,
+		Label:  label,
+	}, out)
+	return connectors.ConfigError(err)
 }
 
 // apiUser is one element of users[].
@@ -287,20 +293,9 @@ func (p *transcriptsPage) more(page, limit int) bool {
 
 func (c *client) transcripts(ctx context.Context, botUserID string, channel int, start, end time.Time, page, limit int, label string) (*transcriptsPage, error) {
 	var p transcriptsPage
-	_, err := c.http.JSON(ctx, &httpapi.Request{
-		Method: http.MethodPost,
-		Path:   "transcripts",
-		Query:  pageQuery(page, limit),
-		JSON: map[string]any{
-			"botUserId": botUserID,
-			"channelId": channel,
-			"startDate": formatTime(start),
-			"endDate":   formatTime(end),
-		},
-		Label: label,
-	}, &p)
-	if err != nil {
-		return nil, connectors.ConfigError(err)
+	body := map[string]any{"botUserId": botUserID, "channelId": channel}
+	if err := c.postPage(ctx, "transcripts", body, start, end, page, limit, label, &p); err != nil {
+		return nil, err
 	}
 	return &p, nil
 }

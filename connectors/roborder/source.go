@@ -63,19 +63,9 @@ func (s *Source) Pull(ctx context.Context, _ connectors.Cursor, emit func(connec
 }
 
 func (s *Source) toPage(label string, raws []json.RawMessage) connectors.Page {
-	p := connectors.Page{Label: label, Records: make([]lead.Record, 0, len(raws))}
-	for i, raw := range raws {
-		rec, problems, err := ToRecord(s.in, raw)
-		if err != nil {
-			p.Problems = append(p.Problems, fmt.Errorf("%s: item %d: %w", label, i, err))
-			continue
-		}
-		for _, pr := range problems {
-			p.Problems = append(p.Problems, fmt.Errorf("%s: lead %s: %w", label, rec.SourceID, pr))
-		}
-		p.Records = append(p.Records, rec)
-	}
-	return p
+	return connectors.DecodePage(label, "lead", raws, func(raw json.RawMessage) (lead.Record, []error, error) {
+		return ToRecord(s.in, raw)
+	})
 }
 
 // apiLead is a Roborder lead. Ids and phones are read as strings or numbers:

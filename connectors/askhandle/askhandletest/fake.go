@@ -120,7 +120,7 @@ type Message struct {
 
 // Fake is the fake AskHandle API. It is safe for concurrent use.
 type Fake struct {
-	srv *vendortest.Server
+	vendortest.Host
 
 	mu        sync.Mutex
 	leads     []Lead
@@ -137,15 +137,9 @@ type Fake struct {
 func New() *Fake {
 	f := &Fake{shapes: map[Endpoint]Shape{}}
 	f.token = f.nextToken()
-	f.srv = vendortest.New(http.HandlerFunc(f.serve))
+	f.Host = vendortest.NewHost(http.HandlerFunc(f.serve))
 	return f
 }
-
-// Handler serves the API at "/" (vendorsim mounts it under a prefix).
-func (f *Fake) Handler() http.Handler { return f.srv }
-
-// Recorder gives the requests received and fault injection.
-func (f *Fake) Recorder() *vendortest.Server { return f.srv }
 
 // SetShape makes the endpoints (all when none is named) answer in shape s.
 func (f *Fake) SetShape(s Shape, endpoints ...Endpoint) {
@@ -212,7 +206,7 @@ func (f *Fake) RevokeToken() {
 // Throttle answers the next times API requests with DRF's 429 and
 // Retry-After.
 func (f *Fake) Throttle(times int, retryAfter string) {
-	f.srv.Inject(vendortest.Fault{Match: "/api/v1/", Times: times, Status: http.StatusTooManyRequests, RetryAfter: retryAfter, Body: ThrottledBody})
+	f.Recorder().Inject(vendortest.Fault{Match: "/api/v1/", Times: times, Status: http.StatusTooManyRequests, RetryAfter: retryAfter, Body: ThrottledBody})
 }
 
 func (f *Fake) nextToken() string {

@@ -4,8 +4,6 @@
 package botpenguintest
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -91,7 +89,7 @@ type Chat struct {
 
 // Fake is the fake service. It is safe for concurrent use.
 type Fake struct {
-	srv *vendortest.Server
+	vendortest.Host
 
 	mu       sync.Mutex
 	chats    []Chat
@@ -108,15 +106,9 @@ func New() *Fake {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "Cannot "+r.Method+" "+r.URL.Path)
 	})
-	f.srv = vendortest.New(mux)
+	f.Host = vendortest.NewHost(mux)
 	return f
 }
-
-// Handler serves the API at the root.
-func (f *Fake) Handler() http.Handler { return f.srv }
-
-// Recorder gives the requests received and injects faults.
-func (f *Fake) Recorder() *vendortest.Server { return f.srv }
 
 // SetShape chooses how contact details are written.
 func (f *Fake) SetShape(s Shape) {
@@ -354,10 +346,4 @@ func fail(w http.ResponseWriter, status int, msg string) {
 	vendortest.WriteJSON(w, status, map[string]any{"success": false, "message": msg, "code": status})
 }
 
-func objectID() string {
-	b := make([]byte, 12)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b)
-}
+func objectID() string { return vendortest.RandomHex(12) }

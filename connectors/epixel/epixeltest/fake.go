@@ -6,8 +6,6 @@
 package epixeltest
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -89,7 +87,7 @@ type stored struct {
 
 // Fake is the fake CRM. It is safe for concurrent use.
 type Fake struct {
-	rec    *vendortest.Server
+	vendortest.Host
 	routes map[string]route
 
 	mu         sync.Mutex
@@ -131,15 +129,9 @@ func New() *Fake {
 		"leads/delete/leadnote/":   {http.MethodPost, f.write(false, f.deleteNote), true},
 		"leads/appointments/list/": {http.MethodGet, f.appointments, true},
 	}
-	f.rec = vendortest.New(http.HandlerFunc(f.serve))
+	f.Host = vendortest.NewHost(http.HandlerFunc(f.serve))
 	return f
 }
-
-// Handler serves the API at the root.
-func (f *Fake) Handler() http.Handler { return f.rec }
-
-// Recorder gives tests the requests received and fault injection.
-func (f *Fake) Recorder() *vendortest.Server { return f.rec }
 
 // SetTokenShape chooses where login and refresh put the tokens.
 func (f *Fake) SetTokenShape(s TokenShape) { f.mu.Lock(); f.tokenShape = s; f.mu.Unlock() }
@@ -328,11 +320,7 @@ func body(r *http.Request) map[string]string {
 	return out
 }
 
-func token() string {
-	b := make([]byte, 12)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func token() string { return vendortest.RandomHex(12) }
 
 func (f *Fake) login(w http.ResponseWriter, r *http.Request) {
 	in := body(r)

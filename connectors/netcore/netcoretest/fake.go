@@ -5,8 +5,6 @@
 package netcoretest
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -107,7 +105,7 @@ type convKey struct {
 
 // Fake is the fake server. It is safe for concurrent use.
 type Fake struct {
-	srv *vendortest.Server
+	vendortest.Host
 
 	mu           sync.Mutex
 	now          func() time.Time
@@ -138,15 +136,9 @@ func New() *Fake {
 	mux.HandleFunc("POST /users", f.authed(f.listUsers))
 	mux.HandleFunc("POST /transcripts", f.authed(f.listTranscripts))
 	mux.HandleFunc("GET /botUsage", f.authed(f.botUsage))
-	f.srv = vendortest.New(mux)
+	f.Host = vendortest.NewHost(mux)
 	return f
 }
-
-// Handler serves the API at the root.
-func (f *Fake) Handler() http.Handler { return f.srv }
-
-// Recorder gives the requests received and injects faults.
-func (f *Fake) Recorder() *vendortest.Server { return f.srv }
 
 // SetClock sets the fake's clock (token expiry, the 3-month rule).
 func (f *Fake) SetClock(now func() time.Time) { f.mu.Lock(); f.now = now; f.mu.Unlock() }
@@ -217,9 +209,7 @@ func (f *Fake) login(w http.ResponseWriter, r *http.Request) {
 		fail(w, 401, "invalid appId or appSecret")
 		return
 	}
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	tok := hex.EncodeToString(b)
+	tok := vendortest.RandomHex(16)
 
 	f.mu.Lock()
 	exp := f.now().Add(f.ttl).UTC()

@@ -4,8 +4,6 @@
 package robordertest
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -55,7 +53,7 @@ type Lead struct {
 
 // Fake is the fake service. It is safe for concurrent use.
 type Fake struct {
-	srv *vendortest.Server
+	vendortest.Host
 
 	mu      sync.Mutex
 	leads   []Lead
@@ -77,15 +75,9 @@ func New() *Fake {
 			"message": fmt.Sprintf("The route %s could not be found.", strings.TrimPrefix(r.URL.Path, "/")),
 		})
 	})
-	f.srv = vendortest.New(mux)
+	f.Host = vendortest.NewHost(mux)
 	return f
 }
-
-// Handler serves the API at the root.
-func (f *Fake) Handler() http.Handler { return f.srv }
-
-// Recorder gives the requests received and injects faults.
-func (f *Fake) Recorder() *vendortest.Server { return f.srv }
 
 // SetShape chooses the answer shape of the leads endpoint.
 func (f *Fake) SetShape(s Shape) {
@@ -283,10 +275,4 @@ func externalURL(r *http.Request) string {
 	return scheme + "://" + r.Host + path
 }
 
-func newToken() string {
-	b := make([]byte, 20)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return "1|" + hex.EncodeToString(b)
-}
+func newToken() string { return "1|" + vendortest.RandomHex(20) }
