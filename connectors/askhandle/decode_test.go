@@ -2,8 +2,6 @@ package askhandle
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,17 +10,9 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/leadsync/leadsync/connectors"
+	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 	"github.com/leadsync/leadsync/lead"
 )
-
-func readTestdata(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // offlineSource is a source whose mapping functions can run without a server.
 func offlineSource(t *testing.T) *Source {
@@ -54,7 +44,7 @@ func TestDecodeListAcceptsEveryShape(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			l, err := decodeList(readTestdata(t, tt.file))
+			l, err := decodeList(fixture.ReadTestdata(t, tt.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,8 +69,8 @@ func TestDecodeListRefusesWhatIsNotAList(t *testing.T) {
 	tests := []struct {
 		name, body, want string
 	}{
-		{"malformed", string(readTestdata(t, "malformed.json")), "malformed JSON"},
-		{"drf error object", string(readTestdata(t, "error_401.json")), `neither a list nor an object with "results"`},
+		{"malformed", string(fixture.ReadTestdata(t, "malformed.json")), "malformed JSON"},
+		{"drf error object", string(fixture.ReadTestdata(t, "error_401.json")), `neither a list nor an object with "results"`},
 		{"empty body", "  ", "empty response body"},
 		{"results not a list", `{"count":1,"results":{"uuid":"x"}}`, "unexpected JSON"},
 	}
@@ -96,7 +86,7 @@ func TestDecodeListRefusesWhatIsNotAList(t *testing.T) {
 
 func leadsFrom(t *testing.T, s *Source, file string) ([]lead.Record, []error) {
 	t.Helper()
-	l, err := decodeList(readTestdata(t, file))
+	l, err := decodeList(fixture.ReadTestdata(t, file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +175,7 @@ func TestLeadWithoutUUIDIsSkippedWithAProblem(t *testing.T) {
 func roomsFrom(t *testing.T, s *Source, roomsFile, messagesFile string) ([]lead.Record, []error) {
 	t.Helper()
 	byRoom := map[string][]message{}
-	ml, err := decodeList(readTestdata(t, messagesFile))
+	ml, err := decodeList(fixture.ReadTestdata(t, messagesFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +186,7 @@ func roomsFrom(t *testing.T, s *Source, roomsFile, messagesFile string) ([]lead.
 		}
 		byRoom[string(m.Room)] = append(byRoom[string(m.Room)], m)
 	}
-	rl, err := decodeList(readTestdata(t, roomsFile))
+	rl, err := decodeList(fixture.ReadTestdata(t, roomsFile))
 	if err != nil {
 		t.Fatal(err)
 	}

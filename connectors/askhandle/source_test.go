@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"github.com/leadsync/leadsync/connectors/askhandle/askhandletest"
 	"github.com/leadsync/leadsync/connectors/httpapi"
 	"github.com/leadsync/leadsync/connectors/vendortest"
+	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 	"github.com/leadsync/leadsync/lead"
 )
 
@@ -410,7 +410,7 @@ func TestBadPhoneIsAProblemAndTheRecordIsKept(t *testing.T) {
 }
 
 func TestMalformedJSONFailsTheRunNamingThePage(t *testing.T) {
-	bad := string(mustRead(t, "testdata/malformed.json"))
+	bad := string(fixture.ReadTestdata(t, "malformed.json"))
 	tests := []struct {
 		name  string
 		fault vendortest.Fault
@@ -431,15 +431,6 @@ func TestMalformedJSONFailsTheRunNamingThePage(t *testing.T) {
 			}
 		})
 	}
-}
-
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestThrottledRequestIsRetried(t *testing.T) {

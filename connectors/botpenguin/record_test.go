@@ -2,8 +2,6 @@ package botpenguin
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,23 +10,15 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/leadsync/leadsync/connectors"
+	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 	"github.com/leadsync/leadsync/lead"
 )
-
-func readTestdata(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // records decodes a chats file and maps every chat, collecting problems as
 // "<source id>: <problem>".
 func records(t *testing.T, file string) ([]lead.Record, []string) {
 	t.Helper()
-	raws, err := DecodeChats(readTestdata(t, file))
+	raws, err := DecodeChats(fixture.ReadTestdata(t, file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +63,7 @@ func TestDecodeChatsAcceptsEveryShape(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			raws, err := DecodeChats(readTestdata(t, tt.file))
+			raws, err := DecodeChats(fixture.ReadTestdata(t, tt.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,7 +80,7 @@ func TestDecodeChatsRefusesFailuresAndGarbage(t *testing.T) {
 		body []byte
 		want string
 	}{
-		{"success false carries the vendor message", readTestdata(t, "chats_failure.json"), "Invalid botId"},
+		{"success false carries the vendor message", fixture.ReadTestdata(t, "chats_failure.json"), "Invalid botId"},
 		{"malformed JSON", []byte(`{"success":true,"data":[{"_id":"x",]}`), "malformed JSON"},
 		{"data is an object", []byte(`{"success":true,"data":{"chats":[]}}`), "not a list"},
 		{"empty body", []byte(" "), "empty response body"},

@@ -11,7 +11,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -20,6 +19,7 @@ import (
 	"github.com/leadsync/leadsync/connectors/botpenguin"
 	"github.com/leadsync/leadsync/connectors/botpenguin/botpenguintest"
 	"github.com/leadsync/leadsync/connectors/vendortest"
+	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 	"github.com/leadsync/leadsync/lead"
 )
 
@@ -171,7 +171,7 @@ func TestPullMapsFakeChat(t *testing.T) {
 		Channel: "instagram", Status: "ONHOLD", Context: "botpenguin bot " + botpenguintest.BotID,
 		Tags:       []string{"vip"},
 		Attributes: map[string]string{"age": "31", "city": "Kochi", "note:Follow-up": "Send brochure"},
-		CreatedAt:  mustDate(t, "2024-06-05T11:00:00Z"), UpdatedAt: mustDate(t, "2024-06-06T11:00:00Z"),
+		CreatedAt:  fixture.MustTime(t, "2024-06-05T11:00:00Z"), UpdatedAt: fixture.MustTime(t, "2024-06-06T11:00:00Z"),
 	}}
 	if diff := cmp.Diff(want, pages[0].Records, cmpopts.IgnoreFields(lead.Record{}, "Raw")); diff != "" {
 		t.Errorf("records (-want +got):\n%s", diff)
@@ -446,15 +446,6 @@ func TestCheck(t *testing.T) {
 			}
 		})
 	}
-}
-
-func mustDate(t *testing.T, s string) time.Time {
-	t.Helper()
-	tm, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tm
 }
 
 // TestCapturedAnswersFromTestdata replays the captured upsert and 401 answers.

@@ -2,8 +2,6 @@ package epixel
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,16 +9,8 @@ import (
 
 	"github.com/leadsync/leadsync/connectors"
 	"github.com/leadsync/leadsync/connectors/httpapi"
+	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 )
-
-func readTestdata(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func TestDecodeTokensAtTopLevelOrInData(t *testing.T) {
 	for _, tc := range []struct {
@@ -33,7 +23,7 @@ func TestDecodeTokensAtTopLevelOrInData(t *testing.T) {
 		{"refresh_data.json", false},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			access, refresh, err := decodeTokens(readTestdata(t, tc.file))
+			access, refresh, err := decodeTokens(fixture.ReadTestdata(t, tc.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,7 +55,7 @@ func TestDecodeListBothShapes(t *testing.T) {
 		{"list_bare.json", false, ""},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			l, err := decodeList(readTestdata(t, tc.file))
+			l, err := decodeList(fixture.ReadTestdata(t, tc.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +86,7 @@ func TestDecodeListRefusesOtherShapes(t *testing.T) {
 }
 
 func TestDecodeLeadReadsNumbersAndIgnoresOddFields(t *testing.T) {
-	l, err := decodeList(readTestdata(t, "list_bare.json"))
+	l, err := decodeList(fixture.ReadTestdata(t, "list_bare.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +118,7 @@ func TestDecodeLeadKeepsTheLeadWhenOneFieldIsOdd(t *testing.T) {
 }
 
 func TestDecodeViewLeadNotes(t *testing.T) {
-	data, err := unwrap(readTestdata(t, "view_lead.json"))
+	data, err := unwrap(fixture.ReadTestdata(t, "view_lead.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +153,7 @@ func TestDecodeCreateAnswers(t *testing.T) {
 		{"create_lead.json", "slug", "sami-gharbi-a81e22"},
 		{"create_note.json", "note_id", "4021"},
 	} {
-		data, err := unwrap(readTestdata(t, tc.file))
+		data, err := unwrap(fixture.ReadTestdata(t, tc.file))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +169,7 @@ func TestDecodeCreateAnswers(t *testing.T) {
 
 func TestRefusalMapsCRMErrors(t *testing.T) {
 	status := func(code int, file string) error {
-		return &httpapi.StatusError{Instance: "crm", Label: "create lead", Status: code, Body: readTestdata(t, file)}
+		return &httpapi.StatusError{Instance: "crm", Label: "create lead", Status: code, Body: fixture.ReadTestdata(t, file)}
 	}
 	t.Run("400 field errors", func(t *testing.T) {
 		rej := asRejected(t, refusal(status(400, "error_400_create.json")))

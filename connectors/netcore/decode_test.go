@@ -2,24 +2,14 @@ package netcore
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/leadsync/leadsync/connectors/httpapi"
+	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 )
-
-func readTestdata(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // decodeUsersPage and decodeTranscriptsPage decode a page as client.users
 // and client.transcripts do (httpapi.Client.JSON), without the HTTP call.
@@ -47,9 +37,9 @@ func TestParseLoginAcceptsEveryExpiryShape(t *testing.T) {
 		body string
 		want time.Time
 	}{
-		{"expireAt RFC 3339 (testdata)", string(readTestdata(t, "login_expireAt_rfc3339.json")), exp},
-		{"expiresAt epoch seconds (testdata)", string(readTestdata(t, "login_expiresAt_epoch_seconds.json")), exp},
-		{"expireAt epoch milliseconds (testdata)", string(readTestdata(t, "login_expireAt_epoch_millis.json")), exp},
+		{"expireAt RFC 3339 (testdata)", string(fixture.ReadTestdata(t, "login_expireAt_rfc3339.json")), exp},
+		{"expiresAt epoch seconds (testdata)", string(fixture.ReadTestdata(t, "login_expiresAt_epoch_seconds.json")), exp},
+		{"expireAt epoch milliseconds (testdata)", string(fixture.ReadTestdata(t, "login_expireAt_epoch_millis.json")), exp},
 		{"expiresAt RFC 3339 with offset", `{"authToken":"tok-1234","expiresAt":"2024-05-01T16:30:00+05:30"}`, exp},
 		{"expireAt epoch digits in a string", `{"authToken":"tok-1234","expireAt":"1714561200"}`, exp},
 		{"expireAt seconds to live", `{"authToken":"tok-1234","expireAt":3600}`, exp},
@@ -94,7 +84,7 @@ func TestDecodeUsersPageShapes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			p, err := decodeUsersPage(readTestdata(t, tt.file))
+			p, err := decodeUsersPage(fixture.ReadTestdata(t, tt.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -181,7 +171,7 @@ func TestParseTimeValueForms(t *testing.T) {
 }
 
 func TestDecodeUsageAcceptsNumbersAndStrings(t *testing.T) {
-	for _, body := range []string{string(readTestdata(t, "botusage.json")), `{"totalMessages":"18452","totalUsers":"1207"}`} {
+	for _, body := range []string{string(fixture.ReadTestdata(t, "botusage.json")), `{"totalMessages":"18452","totalUsers":"1207"}`} {
 		var u usage
 		if err := json.Unmarshal([]byte(body), &u); err != nil {
 			t.Fatal(err)

@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/leadsync/leadsync/connectors"
 	"github.com/leadsync/leadsync/connectors/sourcetest"
+	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 	"github.com/leadsync/leadsync/lead"
 )
 
@@ -72,10 +71,7 @@ var fuzzNow = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 // FuzzUsersPage decodes a users page and maps every user, with its
 // transcripts answered by the second input.
 func FuzzUsersPage(f *testing.F) {
-	transcripts, err := os.ReadFile(filepath.Join("testdata", "transcripts_all_types.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
+	transcripts := fixture.ReadTestdata(f, "transcripts_all_types.json")
 	sourcetest.AddFuzzSeeds(f, hostileSeeds, func(b []byte) { f.Add(b, transcripts) })
 	f.Add([]byte(`{"users":[{"userId":"u1","channelName":"whatsapp","botUserId":"+21620123456"}]}`), []byte(hostileTranscripts))
 	var cur []byte

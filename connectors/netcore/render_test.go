@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 	"github.com/leadsync/leadsync/lead"
 )
 
@@ -83,7 +84,7 @@ func TestSenderRoles(t *testing.T) {
 }
 
 func TestTestdataTranscriptRendersEveryEntry(t *testing.T) {
-	p, err := decodeTranscriptsPage(readTestdata(t, "transcripts_all_types.json"))
+	p, err := decodeTranscriptsPage(fixture.ReadTestdata(t, "transcripts_all_types.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

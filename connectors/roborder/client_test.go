@@ -2,8 +2,6 @@ package roborder
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,17 +10,9 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/leadsync/leadsync/connectors"
+	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 	"github.com/leadsync/leadsync/lead"
 )
-
-func readTestdata(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // ids reads the "id" of each raw lead, for compact comparisons.
 func ids(t *testing.T, raws []json.RawMessage) []string {
@@ -54,7 +44,7 @@ func TestDecodeLeadsAcceptsEveryShape(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			l, err := DecodeLeads(readTestdata(t, tt.file))
+			l, err := DecodeLeads(fixture.ReadTestdata(t, tt.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,7 +64,7 @@ func TestDecodeLeadsRefusesFailuresAndGarbage(t *testing.T) {
 		body []byte
 		want string
 	}{
-		{"success false carries the vendor message", readTestdata(t, "leads_failure.json"), "Page not connected."},
+		{"success false carries the vendor message", fixture.ReadTestdata(t, "leads_failure.json"), "Page not connected."},
 		{"malformed JSON", []byte(`{"success":true,"data":[{"id":1,}]}`), "malformed JSON"},
 		{"empty body", nil, "empty response body"},
 		{"data is a string", []byte(`{"success":true,"data":"nope"}`), "neither a lead"},
@@ -93,7 +83,7 @@ func TestDecodeLeadsRefusesFailuresAndGarbage(t *testing.T) {
 
 func TestToRecordMapsLeadFields(t *testing.T) {
 	in := &connectors.Instance{Name: "rb", Region: "TN"}
-	l, err := DecodeLeads(readTestdata(t, "leads_array.json"))
+	l, err := DecodeLeads(fixture.ReadTestdata(t, "leads_array.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

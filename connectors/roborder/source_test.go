@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -20,6 +19,7 @@ import (
 	"github.com/leadsync/leadsync/connectors/roborder"
 	"github.com/leadsync/leadsync/connectors/roborder/robordertest"
 	"github.com/leadsync/leadsync/connectors/vendortest"
+	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 	"github.com/leadsync/leadsync/lead"
 )
 
@@ -174,7 +174,7 @@ func TestPullMapsFakeLead(t *testing.T) {
 		Source: "rb", SourceID: "42", FirstName: "Salma", LastName: "Ben Ali",
 		Emails: []string{"salma@example.com"}, Phones: []string{"+21698765432"},
 		Channel: "instagram", Context: "roborder Instagram page Cafe Sidi (ORD-00042)",
-		CreatedAt: mustTime(t, "2024-05-01T10:00:00Z"),
+		CreatedAt: fixture.MustTime(t, "2024-05-01T10:00:00Z"),
 	}}
 	if diff := cmp.Diff(want, pages[0].Records, cmpopts.IgnoreFields(lead.Record{}, "Raw")); diff != "" {
 		t.Errorf("records (-want +got):\n%s", diff)
@@ -433,15 +433,6 @@ func TestCheck(t *testing.T) {
 			}
 		})
 	}
-}
-
-func mustTime(t *testing.T, s string) time.Time {
-	t.Helper()
-	tm, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tm
 }
 
 func TestLoginAnswerProblems(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 )
 
 // server mounts the fake under /vendor/, as vendorsim does.
@@ -33,16 +35,8 @@ func do(t *testing.T, method, url, auth, ctype, body string) (int, string) {
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
+	status, b := fixture.Do(t, req)
+	return status, string(b)
 }
 
 func get(t *testing.T, url string) (int, string) {

@@ -1,13 +1,13 @@
 package botpenguintest
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 )
 
 func call(t *testing.T, method, u string, headers map[string]string, body string) (int, map[string]any) {
@@ -16,17 +16,7 @@ func call(t *testing.T, method, u string, headers map[string]string, body string
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatalf("%s %s: not JSON: %s", method, u, b)
-	}
-	return resp.StatusCode, out
+	return fixture.DoJSON(t, req)
 }
 
 func chatsURL(base string, q map[string]string) string {

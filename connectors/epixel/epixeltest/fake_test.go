@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 )
 
 const prefix = "/api/v1"
@@ -48,15 +50,10 @@ func (e *env) call(method, path, token string, body io.Reader, ctype string) (in
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	status, raw := fixture.Do(e.t, req)
 	var a answer
 	json.Unmarshal(raw, &a)
-	return resp.StatusCode, a, raw
+	return status, a, raw
 }
 
 func (e *env) login() string {

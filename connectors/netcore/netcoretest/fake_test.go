@@ -3,12 +3,13 @@ package netcoretest
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 )
 
 var now = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -31,17 +32,7 @@ func call(t *testing.T, srv *httptest.Server, method, path, token, body string) 
 	if token != "" {
 		req.Header.Set("Authorization", token)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("%s %s: %v: %s", method, path, err, b)
-	}
-	return resp.StatusCode, m
+	return fixture.DoJSON(t, req)
 }
 
 func login(t *testing.T, srv *httptest.Server) string {

@@ -1,14 +1,14 @@
 package robordertest
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 )
 
 func get(t *testing.T, url, token string) (int, map[string]any) {
@@ -17,22 +17,7 @@ func get(t *testing.T, url, token string) (int, map[string]any) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	return do(t, req)
-}
-
-func do(t *testing.T, req *http.Request) (int, map[string]any) {
-	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatalf("%s: not JSON: %s", req.URL, b)
-	}
-	return resp.StatusCode, out
+	return fixture.DoJSON(t, req)
 }
 
 func TestNonPaginatorShapesIgnorePage(t *testing.T) {
@@ -92,7 +77,7 @@ func TestAuthAndLogin(t *testing.T) {
 	login := func(email, password string) (int, map[string]any) {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/login", strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
 		req.Header.Set("Content-Type", "application/json")
-		return do(t, req)
+		return fixture.DoJSON(t, req)
 	}
 	if code, body := login(Email, "wrong"); code == 200 || body["success"] != false || body["message"] != "Unauthorised." {
 		t.Errorf("wrong password: %d %v", code, body)
