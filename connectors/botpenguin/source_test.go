@@ -18,6 +18,7 @@ import (
 	"github.com/leadsync/leadsync/connectors"
 	"github.com/leadsync/leadsync/connectors/botpenguin"
 	"github.com/leadsync/leadsync/connectors/botpenguin/botpenguintest"
+	"github.com/leadsync/leadsync/connectors/sourcetest"
 	"github.com/leadsync/leadsync/connectors/vendortest"
 	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 	"github.com/leadsync/leadsync/lead"
@@ -46,25 +47,6 @@ func newSource(t *testing.T, in *connectors.Instance) *botpenguin.Source {
 		t.Fatal(err)
 	}
 	return src
-}
-
-func pull(src connectors.Source) ([]connectors.Page, error) {
-	var pages []connectors.Page
-	err := src.Pull(context.Background(), nil, func(p connectors.Page) error {
-		pages = append(pages, p)
-		return nil
-	})
-	return pages, err
-}
-
-func sourceIDs(pages []connectors.Page) []string {
-	out := []string{}
-	for _, p := range pages {
-		for _, r := range p.Records {
-			out = append(out, r.SourceID)
-		}
-	}
-	return out
 }
 
 // sampleChats are n lead chats (uuid lead-1..n) alternating flat and nested
@@ -119,11 +101,11 @@ func TestPullReadsEveryContactShapeAndPageSize(t *testing.T) {
 			f.AddChats(sampleChats(5)...)
 			f.SetShape(tt.shape)
 			f.SetPageSize(tt.pageSize)
-			pages, err := pull(newSource(t, instance(start(t, f).URL)))
+			pages, err := sourcetest.Pull(newSource(t, instance(start(t, f).URL)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff([]string{"lead-1", "lead-2", "lead-3", "lead-4", "lead-5"}, sourceIDs(pages)); diff != "" {
+			if diff := cmp.Diff([]string{"lead-1", "lead-2", "lead-3", "lead-4", "lead-5"}, sourcetest.SourceIDs(pages)); diff != "" {
 				t.Errorf("source ids (-want +got):\n%s", diff)
 			}
 			for i, p := range pages {
@@ -161,7 +143,7 @@ func TestPullMapsFakeChat(t *testing.T) {
 		Attributes:  []botpenguintest.Attribute{{Key: "age", Value: 31}, {Key: "city", Value: "Kochi"}},
 		Notes:       []botpenguintest.Note{{Title: "Follow-up", Description: "Send brochure"}},
 	})
-	pages, err := pull(newSource(t, instance(start(t, f).URL)))
+	pages, err := sourcetest.Pull(newSource(t, instance(start(t, f).URL)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +165,7 @@ func TestPullMapsFakeChat(t *testing.T) {
 
 func TestPullSendsEveryTokenHeader(t *testing.T) {
 	f := botpenguintest.New()
-	if _, err := pull(newSource(t, instance(start(t, f).URL))); err != nil {
+	if _, err := sourcetest.Pull(newSource(t, instance(start(t, f).URL))); err != nil {
 		t.Fatal(err)
 	}
 	h := f.Recorder().Requests()[0].Header
@@ -209,11 +191,11 @@ func TestPullUnderPathPrefix(t *testing.T) {
 	mux.Handle("/bp/v7/", http.StripPrefix("/bp/v7", f.Handler()))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	pages, err := pull(newSource(t, instance(srv.URL+"/bp/v7/")))
+	pages, err := sourcetest.Pull(newSource(t, instance(srv.URL+"/bp/v7/")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"lead-1", "lead-2", "lead-3"}, sourceIDs(pages)); diff != "" {
+	if diff := cmp.Diff([]string{"lead-1", "lead-2", "lead-3"}, sourcetest.SourceIDs(pages)); diff != "" {
 		t.Errorf("source ids (-want +got):\n%s", diff)
 	}
 }
@@ -221,7 +203,7 @@ func TestPullUnderPathPrefix(t *testing.T) {
 func TestBadPhoneIsProblemAndRecordIsEmitted(t *testing.T) {
 	f := botpenguintest.New()
 	f.AddChats(botpenguintest.Chat{UUID: "bad-1", Lead: true, Name: "Bad Phone", Phone: "12", DialCode: "+91"})
-	pages, err := pull(newSource(t, instance(start(t, f).URL)))
+	pages, err := sourcetest.Pull(newSource(t, instance(start(t, f).URL)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +239,7 @@ func TestMalformedJSONFailsRunNamingThePage(t *testing.T) {
 func TestSuccessFalseFailsRunWithVendorMessage(t *testing.T) {
 	f := botpenguintest.New()
 	f.Recorder().Inject(vendortest.Fault{Match: "inbox/direct/chats", Status: http.StatusOK, Body: `{"success":false,"message":"Bot is inactive","code":200}`})
-	_, err := pull(newSource(t, instance(start(t, f).URL)))
+	_, err := sourcetest.Pull(newSource(t, instance(start(t, f).URL)))
 	if err == nil || !strings.Contains(err.Error(), "Bot is inactive") || !strings.Contains(err.Error(), "chats page 1") {
 		t.Fatalf("err = %v, want the vendor's message and the page", err)
 	}
@@ -279,7 +261,7 @@ func TestConfigurationErrorsFailTheRun(t *testing.T) {
 			f := botpenguintest.New()
 			in := instance(start(t, f).URL)
 			tt.mutate(in)
-			_, err := pull(newSource(t, in))
+			_, err := sourcetest.Pull(newSource(t, in))
 			if !errors.Is(err, connectors.ErrConfig) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want a configuration error with %q", err, tt.want)
 			}
@@ -297,11 +279,11 @@ func TestRepeatedPageEndsTheScan(t *testing.T) {
 	f := botpenguintest.New()
 	page := `{"success":true,"message":"ok","code":200,"data":[{"uuid":"same-1","name":"A"},{"uuid":"same-2","name":"B"}]}`
 	f.Recorder().Inject(vendortest.Fault{Match: "inbox/direct/chats", Times: 5, Status: http.StatusOK, Body: page})
-	pages, err := pull(newSource(t, instance(start(t, f).URL)))
+	pages, err := sourcetest.Pull(newSource(t, instance(start(t, f).URL)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"same-1", "same-2"}, sourceIDs(pages)); diff != "" {
+	if diff := cmp.Diff([]string{"same-1", "same-2"}, sourcetest.SourceIDs(pages)); diff != "" {
 		t.Errorf("source ids (-want +got):\n%s", diff)
 	}
 	if n := f.Recorder().Count("", "inbox/direct/chats"); n != 2 {
@@ -376,11 +358,11 @@ func TestUpsertLead(t *testing.T) {
 	if err := client.UpsertLead(ctx, botpenguin.LeadUpdate{UUID: "u-2", Name: "New Lead", Phone: "9123456780", DialCode: "+91"}); err != nil {
 		t.Fatal(err)
 	}
-	pages, err := pull(newSource(t, instance(start(t, f).URL)))
+	pages, err := sourcetest.Pull(newSource(t, instance(start(t, f).URL)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"u-1", "u-2"}, sourceIDs(pages)); diff != "" {
+	if diff := cmp.Diff([]string{"u-1", "u-2"}, sourcetest.SourceIDs(pages)); diff != "" {
 		t.Errorf("leads after upsert (-want +got):\n%s", diff)
 	}
 }
@@ -468,7 +450,7 @@ func TestCapturedAnswersFromTestdata(t *testing.T) {
 	if err := src.Client().UpsertLead(context.Background(), botpenguin.LeadUpdate{UUID: "c6c1a3e0-9f3b-4a43-8d0e-2b8f1f9d7a11", Status: "REVIEW"}); err != nil {
 		t.Errorf("upsert: %v", err)
 	}
-	if _, err := pull(src); !errors.Is(err, connectors.ErrConfig) || !strings.Contains(err.Error(), "Unauthorized") {
+	if _, err := sourcetest.Pull(src); !errors.Is(err, connectors.ErrConfig) || !strings.Contains(err.Error(), "Unauthorized") {
 		t.Errorf("401: err = %v, want a configuration error with the vendor's message", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/leadsync/leadsync/connectors/httpapi"
 	"github.com/leadsync/leadsync/connectors/roborder"
 	"github.com/leadsync/leadsync/connectors/roborder/robordertest"
+	"github.com/leadsync/leadsync/connectors/sourcetest"
 	"github.com/leadsync/leadsync/connectors/vendortest"
 	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 	"github.com/leadsync/leadsync/lead"
@@ -59,25 +60,6 @@ func newSource(t *testing.T, baseURL string, auth map[string]string) *roborder.S
 	return src
 }
 
-func pull(src connectors.Source) ([]connectors.Page, error) {
-	var pages []connectors.Page
-	err := src.Pull(context.Background(), nil, func(p connectors.Page) error {
-		pages = append(pages, p)
-		return nil
-	})
-	return pages, err
-}
-
-func sourceIDs(pages []connectors.Page) []string {
-	out := []string{}
-	for _, p := range pages {
-		for _, r := range p.Records {
-			out = append(out, r.SourceID)
-		}
-	}
-	return out
-}
-
 // leadQueries lists the raw query of every leads request the fake received.
 func leadQueries(rec *vendortest.Server) []string {
 	out := []string{}
@@ -109,11 +91,11 @@ func TestPullReadsEveryShape(t *testing.T) {
 			f.SetShape(tt.shape)
 			f.SetPerPage(2)
 			src := newSource(t, start(t, f).URL, tokenAuth)
-			pages, err := pull(src)
+			pages, err := sourcetest.Pull(src)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.ids, sourceIDs(pages)); diff != "" {
+			if diff := cmp.Diff(tt.ids, sourcetest.SourceIDs(pages)); diff != "" {
 				t.Errorf("source ids (-want +got):\n%s", diff)
 			}
 			var labels []string
@@ -145,7 +127,7 @@ func TestPullNeverAsksForPage2WithoutPaginator(t *testing.T) {
 		f.SetShape(shape)
 		src := newSource(t, start(t, f).URL, tokenAuth)
 		for run := 0; run < 2; run++ {
-			if _, err := pull(src); err != nil {
+			if _, err := sourcetest.Pull(src); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -166,7 +148,7 @@ func TestPullMapsFakeLead(t *testing.T) {
 		ID: 42, Code: "ORD-00042", CustomerName: " Salma  Ben Ali", Platform: "Instagram", PageName: "Cafe Sidi",
 		Phone: "98765432", Email: "Salma@Example.com", CreatedAt: "2024-05-01T10:00:00.000000Z",
 	})
-	pages, err := pull(newSource(t, start(t, f).URL, tokenAuth))
+	pages, err := sourcetest.Pull(newSource(t, start(t, f).URL, tokenAuth))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,11 +176,11 @@ func TestPullFollowsPaginatorUnderPathPrefix(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
-	pages, err := pull(newSource(t, srv.URL+"/shop/v1/", tokenAuth))
+	pages, err := sourcetest.Pull(newSource(t, srv.URL+"/shop/v1/", tokenAuth))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"1", "2", "3", "4", "5"}, sourceIDs(pages)); diff != "" {
+	if diff := cmp.Diff([]string{"1", "2", "3", "4", "5"}, sourcetest.SourceIDs(pages)); diff != "" {
 		t.Errorf("source ids (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"page=1", "page=2"}, leadQueries(f.Recorder())); diff != "" {
@@ -210,10 +192,10 @@ func TestLoginFormLogsInOnceAndAgainAfter401(t *testing.T) {
 	f := robordertest.New()
 	f.AddLeads(sampleLeads()...)
 	src := newSource(t, start(t, f).URL, loginAuth)
-	if _, err := pull(src); err != nil {
+	if _, err := sourcetest.Pull(src); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pull(src); err != nil {
+	if _, err := sourcetest.Pull(src); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.Recorder().Count(http.MethodPost, "api/v1/login"); n != 1 {
@@ -221,12 +203,12 @@ func TestLoginFormLogsInOnceAndAgainAfter401(t *testing.T) {
 	}
 
 	f.RevokeTokens()
-	pages, err := pull(src)
+	pages, err := sourcetest.Pull(src)
 	if err != nil {
 		t.Fatalf("run after revocation: %v", err)
 	}
-	if len(sourceIDs(pages)) != 5 {
-		t.Errorf("got %d records after renewal, want 5", len(sourceIDs(pages)))
+	if len(sourcetest.SourceIDs(pages)) != 5 {
+		t.Errorf("got %d records after renewal, want 5", len(sourcetest.SourceIDs(pages)))
 	}
 	if n := f.Recorder().Count(http.MethodPost, "api/v1/login"); n != 2 {
 		t.Errorf("%d logins, want 2 (one renewal after the 401)", n)
@@ -250,7 +232,7 @@ func TestLoginAnswerFromTestdataIsUsedAsBearerToken(t *testing.T) {
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	if _, err := pull(newSource(t, srv.URL, loginAuth)); err != nil {
+	if _, err := sourcetest.Pull(newSource(t, srv.URL, loginAuth)); err != nil {
 		t.Fatal(err)
 	}
 	if want := "Bearer 8|MgowQLkdpShwrb8AI9j1YAGmwnDjAOeE17XrP5nb"; gotAuth != want {
@@ -271,7 +253,7 @@ func TestRefusedCredentialsFailTheRunAsConfigError(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := robordertest.New()
 			f.AddLeads(sampleLeads()...)
-			_, err := pull(newSource(t, start(t, f).URL, tt.auth))
+			_, err := sourcetest.Pull(newSource(t, start(t, f).URL, tt.auth))
 			if !errors.Is(err, connectors.ErrConfig) {
 				t.Fatalf("err = %v, want a configuration error", err)
 			}
@@ -290,7 +272,7 @@ func TestRefusedCredentialsFailTheRunAsConfigError(t *testing.T) {
 func TestBadPhoneIsProblemAndRecordIsEmitted(t *testing.T) {
 	f := robordertest.New()
 	f.AddLeads(robordertest.Lead{ID: 7, CustomerName: "Bad Phone", Platform: "Facebook", Phone: "12"})
-	pages, err := pull(newSource(t, start(t, f).URL, tokenAuth))
+	pages, err := sourcetest.Pull(newSource(t, start(t, f).URL, tokenAuth))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +310,7 @@ func TestMalformedJSONFailsRunNamingThePage(t *testing.T) {
 func TestSuccessFalseFailsRunWithVendorMessage(t *testing.T) {
 	f := robordertest.New()
 	f.SetFailure("Facebook page disconnected.")
-	_, err := pull(newSource(t, start(t, f).URL, tokenAuth))
+	_, err := sourcetest.Pull(newSource(t, start(t, f).URL, tokenAuth))
 	if err == nil || !strings.Contains(err.Error(), "Facebook page disconnected.") || !strings.Contains(err.Error(), "leads page 1") {
 		t.Fatalf("err = %v, want the vendor's message and the page", err)
 	}
@@ -340,12 +322,12 @@ func TestTooManyAttemptsIsRetriedAfterRetryAfter(t *testing.T) {
 	fault := robordertest.TooManyAttempts("0")
 	fault.Match = "api/v1/leads"
 	f.Recorder().Inject(fault)
-	pages, err := pull(newSource(t, start(t, f).URL, tokenAuth))
+	pages, err := sourcetest.Pull(newSource(t, start(t, f).URL, tokenAuth))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sourceIDs(pages)) != 5 {
-		t.Errorf("got %d records, want 5", len(sourceIDs(pages)))
+	if len(sourcetest.SourceIDs(pages)) != 5 {
+		t.Errorf("got %d records, want 5", len(sourcetest.SourceIDs(pages)))
 	}
 	if n := f.Recorder().Count(http.MethodGet, "api/v1/leads"); n != 2 {
 		t.Errorf("%d leads requests, want 2 (the 429 and its retry)", n)
@@ -373,7 +355,7 @@ func TestRepeatedNextPageLinkStopsWithError(t *testing.T) {
 	page := `{"success":true,"data":{"current_page":1,"data":[{"id":1,"phone":"22000001"}],"next_page_url":"%s/api/v1/leads?page=2","last_page":9}}`
 	srv := start(t, f)
 	f.Recorder().Inject(vendortest.Fault{Match: "api/v1/leads", Times: 3, Status: http.StatusOK, Body: fmt.Sprintf(page, srv.URL)})
-	_, err := pull(newSource(t, srv.URL, tokenAuth))
+	_, err := sourcetest.Pull(newSource(t, srv.URL, tokenAuth))
 	if err == nil || !strings.Contains(err.Error(), "pagination loop") {
 		t.Fatalf("err = %v, want a pagination loop error", err)
 	}
@@ -450,7 +432,7 @@ func TestLoginAnswerProblems(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := robordertest.New()
 			f.Recorder().Inject(vendortest.Fault{Match: "api/v1/login", Status: http.StatusOK, Body: tt.body})
-			_, err := pull(newSource(t, start(t, f).URL, loginAuth))
+			_, err := sourcetest.Pull(newSource(t, start(t, f).URL, loginAuth))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
 			}
@@ -490,19 +472,19 @@ func TestVendorErrorBodiesFromTestdata(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
-	_, err := pull(newSource(t, srv.URL, loginAuth))
+	_, err := sourcetest.Pull(newSource(t, srv.URL, loginAuth))
 	if !errors.Is(err, connectors.ErrConfig) || !strings.Contains(err.Error(), "Unauthorised.") {
 		t.Errorf("refused login: err = %v, want a configuration error with the vendor's message", err)
 	}
-	_, err = pull(newSource(t, srv.URL, map[string]string{"token": "0|stale-token"}))
+	_, err = sourcetest.Pull(newSource(t, srv.URL, map[string]string{"token": "0|stale-token"}))
 	if !errors.Is(err, connectors.ErrConfig) || !strings.Contains(err.Error(), "Unauthenticated.") {
 		t.Errorf("stale token: err = %v, want a configuration error with the vendor's message", err)
 	}
-	pages, err := pull(newSource(t, srv.URL, tokenAuth))
+	pages, err := sourcetest.Pull(newSource(t, srv.URL, tokenAuth))
 	if err != nil || !throttled.Load() {
 		t.Fatalf("after Too Many Attempts: err = %v (throttled %v), want a retried success", err, throttled.Load())
 	}
-	if diff := cmp.Diff([]string{"2", "3", "4"}, sourceIDs(pages)); diff != "" {
+	if diff := cmp.Diff([]string{"2", "3", "4"}, sourcetest.SourceIDs(pages)); diff != "" {
 		t.Errorf("source ids (-want +got):\n%s", diff)
 	}
 }
