@@ -400,34 +400,14 @@ func TestUpsertLeadRefusals(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	tests := []struct {
-		name    string
-		auth    map[string]string
-		options map[string]any
-		want    string // "" for valid
-	}{
-		{name: "valid", auth: map[string]string{"token": "t0k3n"}, options: options},
-		{name: "no token", options: options, want: "connectors.bp.auth: missing [token]"},
-		{name: "no bot_id", auth: map[string]string{"token": "t0k3n"}, options: map[string]any{"customer_id": "c"}, want: "connectors.bp.bot_id: required"},
-		{name: "no customer_id", auth: map[string]string{"token": "t0k3n"}, options: map[string]any{"bot_id": "b"}, want: "connectors.bp.customer_id: required"},
-		{name: "no options", auth: map[string]string{"token": "t0k3n"}, want: "bot_id"},
-		{name: "unknown option", auth: map[string]string{"token": "t0k3n"}, options: map[string]any{"bot_id": "b", "customer_id": "c", "page_size": 5}, want: "page_size"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			typ, ok := connectors.Lookup("botpenguin")
-			if !ok || typ.NewSource == nil || typ.NewTarget != nil {
-				t.Fatalf("botpenguin registered as %+v, want a source-only type", typ)
-			}
-			err := typ.Check(&connectors.Instance{Name: "bp", BaseURL: "https://api.v7.botpenguin.com/", Auth: tt.auth, Options: tt.options})
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("Check: %v", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Fatalf("Check = %v, want an error containing %q", err, tt.want)
-			}
-		})
-	}
+	sourcetest.RunCheck(t, "botpenguin", "bp", "https://api.v7.botpenguin.com/", []sourcetest.CheckCase{
+		{Name: "valid", Auth: map[string]string{"token": "t0k3n"}, Options: options},
+		{Name: "no token", Options: options, Want: "connectors.bp.auth: missing [token]"},
+		{Name: "no bot_id", Auth: map[string]string{"token": "t0k3n"}, Options: map[string]any{"customer_id": "c"}, Want: "connectors.bp.bot_id: required"},
+		{Name: "no customer_id", Auth: map[string]string{"token": "t0k3n"}, Options: map[string]any{"bot_id": "b"}, Want: "connectors.bp.customer_id: required"},
+		{Name: "no options", Auth: map[string]string{"token": "t0k3n"}, Want: "bot_id"},
+		{Name: "unknown option", Auth: map[string]string{"token": "t0k3n"}, Options: map[string]any{"bot_id": "b", "customer_id": "c", "page_size": 5}, Want: "page_size"},
+	})
 }
 
 // TestCapturedAnswersFromTestdata replays the captured upsert and 401 answers.

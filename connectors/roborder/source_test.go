@@ -388,33 +388,13 @@ func TestCancelledContextEndsPull(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	tests := []struct {
-		name    string
-		auth    map[string]string
-		options map[string]any
-		want    string // "" for valid
-	}{
-		{name: "token", auth: tokenAuth},
-		{name: "email and password", auth: loginAuth},
-		{name: "nothing", auth: nil, want: "connectors.rb.auth: missing [token]"},
-		{name: "email alone", auth: map[string]string{"email": "a@b.c"}, want: "missing [password]"},
-		{name: "unknown option", auth: tokenAuth, options: map[string]any{"page_size": 10}, want: "page_size"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			typ, ok := connectors.Lookup("roborder")
-			if !ok || typ.NewSource == nil || typ.NewTarget != nil {
-				t.Fatalf("roborder registered as %+v, want a source-only type", typ)
-			}
-			err := typ.Check(&connectors.Instance{Name: "rb", BaseURL: "https://app.roborder.ai/", Auth: tt.auth, Options: tt.options})
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("Check: %v", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Fatalf("Check = %v, want an error containing %q", err, tt.want)
-			}
-		})
-	}
+	sourcetest.RunCheck(t, "roborder", "rb", "https://app.roborder.ai/", []sourcetest.CheckCase{
+		{Name: "token", Auth: tokenAuth},
+		{Name: "email and password", Auth: loginAuth},
+		{Name: "nothing", Auth: nil, Want: "connectors.rb.auth: missing [token]"},
+		{Name: "email alone", Auth: map[string]string{"email": "a@b.c"}, Want: "missing [password]"},
+		{Name: "unknown option", Auth: tokenAuth, Options: map[string]any{"page_size": 10}, Want: "page_size"},
+	})
 }
 
 func TestLoginAnswerProblems(t *testing.T) {
