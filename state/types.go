@@ -2,13 +2,13 @@ package state
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/leadsync/leadsync/lead"
@@ -205,7 +205,7 @@ func (t *Tx) putRecordRaw(key string, r StoredRecord, raw []byte) error {
 // EncodeRecord encodes a record as PutRecordEncoded stores it. It needs no
 // transaction, so a caller can do it ahead (staging encodes a page's records
 // while the page before it commits).
-func EncodeRecord(r *lead.Record) ([]byte, error) { return json.Marshal(r) }
+func EncodeRecord(r *lead.Record) ([]byte, error) { return gojson.Marshal(r) }
 
 // PutRecordEncoded is PutRecord with r.Record already encoded by
 // EncodeRecord: the stored bytes are exactly PutRecord's.

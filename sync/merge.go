@@ -4,9 +4,10 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"slices"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 
 	"github.com/leadsync/leadsync/config"
 	"github.com/leadsync/leadsync/lead"
@@ -127,7 +128,7 @@ func (s Survivorship) Merge(id string, recs []lead.Record) lead.Person {
 func contentHash(p *lead.Person, recs []lead.Record) (all, fields string) {
 	q := *p
 	q.ID, q.Won = "", nil
-	fb, _ := json.Marshal(q)
+	fb, _ := gojson.Marshal(q) // encoding/json's bytes (state.TestCodecMatchesEncodingJSON)
 	fh := sha256.Sum256(fb)
 	h := sha256.New()
 	h.Write(fh[:])
@@ -156,7 +157,7 @@ func messageKey(r *lead.Record, c *lead.Conversation, m *lead.Message) string {
 // payloads carry volatile fields that change nothing we store or push).
 func recordHash(r lead.Record) string {
 	r.Raw = nil
-	b, _ := json.Marshal(r)
+	b, _ := gojson.Marshal(r)
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:16])
 }
