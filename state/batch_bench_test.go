@@ -75,7 +75,7 @@ func TestBatchAsyncReportsEachResultAndLetsSyncCallersThrough(t *testing.T) {
 	go func() { syncErrs <- s.Batch(func(tx *Tx) error { return tx.PutTargetID("S1", "slug") }) }()
 	results := make(chan string, 30)
 	for i := range 30 {
-		s.BatchAsync(func(tx *Tx) error {
+		s.BatchAsync(AsyncWrite{Fn: func(tx *Tx) error {
 			if err := tx.PutTargetID(fmt.Sprintf("A%02d", i), "slug"); err != nil {
 				return err
 			}
@@ -83,7 +83,7 @@ func TestBatchAsyncReportsEachResultAndLetsSyncCallersThrough(t *testing.T) {
 				return boom
 			}
 			return nil
-		}, func(err error) { results <- fmt.Sprintf("A%02d:%v", i, err) })
+		}, Done: func(err error) { results <- fmt.Sprintf("A%02d:%v", i, err) }})
 	}
 	go func() { syncErrs <- s.Batch(func(tx *Tx) error { return tx.PutTargetID("S2", "slug") }) }()
 	close(release)
@@ -149,5 +149,34 @@ func BenchmarkCommit(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// Writes given to BatchAsync together share one commit, even when no
+// commit is under way when they arrive.
+func TestBatchAsyncCommitsWritesGivenTogetherAsOne(t *testing.T) {
+	s := openTemp(t)
+	ids, errs := make(chan int, 3), make(chan error, 3)
+	var writes []AsyncWrite
+	for i := range 3 {
+		writes = append(writes, AsyncWrite{
+			Fn: func(tx *Tx) error {
+				ids <- tx.tx.ID()
+				return tx.PutTargetID(fmt.Sprintf("P%d", i), "slug")
+			},
+			Done: func(err error) { errs <- err },
+		})
+	}
+	s.BatchAsync(writes...)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := <-ids
+	for range 2 {
+		if id := <-ids; id != first {
+			t.Errorf("writes given together committed in transactions %d and %d", first, id)
+		}
 	}
 }

@@ -156,26 +156,42 @@ func (s *Store) Batch(fn func(*Tx) error) error {
 	}
 }
 
-// BatchAsync queues fn for the next group commit, as Batch does, and
-// returns at once; done is called with fn's result once
+// AsyncWrite is one write for BatchAsync: Fn runs in a group commit, and
+// Done is called with its result once that commit is over.
+type AsyncWrite struct {
+	Fn   func(*Tx) error
+	Done func(error)
+}
+
+// BatchAsync queues writes for the next group commit, as Batch does, and
+// returns at once; each write's Done is called with its Fn's result once
 // its commit is over. It is for a write after which the caller has nothing
 // to do that depends on it being durable: the caller goes on to other work
 // while the commit's fsyncs run, and the writes of several such callers
-// share one commit. A crash before that commit loses fn's effects as if it
-// had not been called. done runs on the committing goroutine and must not
-// call Batch. fn must be safe to run twice, as with Batch.
-func (s *Store) BatchAsync(fn func(*Tx) error, done func(error)) {
-	if s.queue(&batchCall{fn: fn, async: done}) {
+// share one commit. The writes given together are queued together, so a
+// caller that gathers its writes decides how many at least share a commit.
+// A crash before that commit loses their effects as if BatchAsync had not
+// been called. Done runs on the committing goroutine and must not call
+// Batch. Fn must be safe to run twice, as with Batch.
+func (s *Store) BatchAsync(writes ...AsyncWrite) {
+	if len(writes) == 0 {
+		return
+	}
+	calls := make([]*batchCall, len(writes))
+	for i, w := range writes {
+		calls[i] = &batchCall{fn: w.Fn, async: w.Done}
+	}
+	if s.queue(calls...) {
 		go s.commitPending()
 	}
 }
 
-// queue adds c to the pending calls; it reports whether no commit was under
-// way, so that the caller must lead one.
-func (s *Store) queue(c *batchCall) (lead bool) {
+// queue adds calls to the pending ones; it reports whether no commit was
+// under way, so that the caller must lead one.
+func (s *Store) queue(calls ...*batchCall) (lead bool) {
 	s.gmu.Lock()
 	defer s.gmu.Unlock()
-	s.pending = append(s.pending, c)
+	s.pending = append(s.pending, calls...)
 	lead = !s.leading
 	s.leading = true
 	return lead

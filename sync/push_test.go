@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/leadsync/leadsync/connectors"
 	"github.com/leadsync/leadsync/lead"
 	"github.com/leadsync/leadsync/state"
@@ -470,5 +472,72 @@ func TestQueuedLastWritesAreBounded(t *testing.T) {
 	}
 	if overrun.Load() {
 		t.Errorf("more than %d persons created while no commit could run: the queue is not bounded", stop)
+	}
+}
+
+// groupWatch records the groups of last writes a pusher hands the store.
+func groupWatch(f *fixture) *[]int {
+	var mu gosync.Mutex
+	var sizes []int
+	f.push.submit = func(ws ...state.AsyncWrite) {
+		mu.Lock()
+		sizes = append(sizes, len(ws))
+		mu.Unlock()
+		f.st.BatchAsync(ws...)
+	}
+	return &sizes
+}
+
+func newPersons(f *fixture, n int) {
+	var recs []lead.Record
+	for i := range n {
+		recs = append(recs, rec("ask", fmt.Sprint(i), "N", "", []string{fmt.Sprintf("p%d@x.tn", i)}, nil))
+	}
+	f.stagePage("ask", recs...)
+}
+
+// The last writes of a drain go to the store lastGroup at a time (one
+// commit each), the rest when the workers are done, and all of them are
+// committed when Drain returns.
+func TestLastWritesGoToTheStoreInGroups(t *testing.T) {
+	f := newFixture(t)
+	f.push.concurrency = 2
+	sizes := groupWatch(f)
+	newPersons(f, 37)
+	if s := f.drain(); s.Created != 37 {
+		t.Fatalf("drain %+v, want 37 created", s)
+	}
+	group := 2 * asyncPerWorker / 2
+	want := []int{group, group, group, group, 37 - 4*group}
+	if diff := cmp.Diff(want, *sizes); diff != "" {
+		t.Errorf("groups handed to the store (-want +got):\n%s", diff)
+	}
+	f.st.View(func(tx *state.Tx) error {
+		if d := tx.OutboxDepth(); d != 0 {
+			t.Errorf("outbox holds %d after the drain: its last writes were not all committed", d)
+		}
+		return nil
+	})
+}
+
+// Against a slow CRM a group fills slowly: a write gathered lastMaxWait ago
+// goes to the store with the next one, full group or not.
+func TestLastWritesWaitAtMostLastMaxWait(t *testing.T) {
+	f := newFixture(t)
+	f.push.concurrency = 1 // one person at a time: the clock below moves between them
+	sizes := groupWatch(f)
+	var clock atomic.Int64
+	clock.Store(f.clock.UnixNano())
+	f.push.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	f.target.beforeCreate = func(*lead.Person) { clock.Add(int64(lastMaxWait / 2)) }
+	newPersons(f, 6)
+	if s := f.drain(); s.Created != 6 {
+		t.Fatalf("drain %+v, want 6 created", s)
+	}
+	// Persons are pushed lastMaxWait/2 apart, and a group holds 4
+	// (lastGroup at concurrency 1): the third write of a group finds the
+	// first lastMaxWait old, and the group goes with three.
+	if diff := cmp.Diff([]int{3, 3}, *sizes); diff != "" {
+		t.Errorf("groups handed to the store (-want +got):\n%s", diff)
 	}
 }
