@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -97,27 +98,8 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-func newLike(v any) any {
-	switch v.(type) {
-	case *lead.Record:
-		return new(lead.Record)
-	case *StoredRecord:
-		return new(StoredRecord)
-	case *Person:
-		return new(Person)
-	case *OutboxItem:
-		return new(OutboxItem)
-	case *DLQEntry:
-		return new(DLQEntry)
-	case *Intent:
-		return new(Intent)
-	case *Conflict:
-		return new(Conflict)
-	case *Cursor:
-		return new(Cursor)
-	}
-	panic("no sample type")
-}
+// newLike returns a new zero value of the type v points to.
+func newLike(v any) any { return reflect.New(reflect.TypeOf(v).Elem()).Interface() }
 
 // A value go-json refuses leaves nothing behind for the encoding/json
 // retry, and decode reports encoding/json's error for a corrupt value.
