@@ -453,6 +453,7 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 		return p.st.Batch(func(tx *state.Tx) error { return tx.Dequeue(id) }) // merged away meanwhile
 	}
 	hash, fieldsHash := contentHash(&merged, recs)
+	who := pushedPerson{id: id, records: sp.Records}
 	// done collects what the CRM answered, to be recorded together.
 	var done []func(tx *state.Tx) error
 	record := func(tx *state.Tx) error {
@@ -502,7 +503,13 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 			fieldsPushed = true // the lead was created with these fields
 		}
 		s := slug
-		done = append(done, func(tx *state.Tx) error { return recordTargetID(tx, id, s) })
+		done = append(done, func(tx *state.Tx) error {
+			o, err := who.owner(tx)
+			if err != nil || o == "" {
+				return err
+			}
+			return recordTargetID(tx, o, s)
+		})
 	}
 	if !fieldsPushed && sp.PushedFields != fieldsHash && !p.targetAgrees(recs, slug, &merged) {
 		if err := p.target.Update(ctx, slug, &merged); err != nil {
@@ -512,7 +519,7 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 		fieldsPushed = true
 	}
 	plans := planNotes(&merged, recs, sent, p.target.MaxNoteLen())
-	n, recordNotes, err := p.writeNotes(ctx, id, slug, plans, sent, adopted, record)
+	n, recordNotes, err := p.writeNotes(ctx, who, slug, plans, sent, adopted, record)
 	stats.Notes += n
 	if recordNotes != nil {
 		done = append(done, recordNotes)
@@ -589,6 +596,9 @@ func (p *pusher) createOrAdopt(ctx context.Context, id string, merged *lead.Pers
 
 // recordTargetID records a person's CRM id and clears its create intent.
 func recordTargetID(tx *state.Tx, id, slug string) error {
+	if cur := tx.TargetID(id); cur != "" && cur != slug {
+		return nil // a survivor that has its own lead keeps it (see pushedPerson)
+	}
 	if err := tx.PutTargetID(id, slug); err != nil {
 		return err
 	}
@@ -596,6 +606,37 @@ func recordTargetID(tx *state.Tx, id, slug string) error {
 		return err
 	}
 	return tx.DeleteIntent(id)
+}
+
+// pushedPerson is the person a push is for: its id and its record keys as
+// read when the push began.
+type pushedPerson struct {
+	id      string
+	records []string
+}
+
+// owner returns the person to record the push's CRM answers under: the
+// pushed person itself, or, when a staging run merged it into another
+// person while its CRM calls ran, that survivor, which now holds its
+// records (and its create intent, carried by the merge). Recorded under the
+// merged-away id, the lead's id and its notes were lost to the survivor,
+// which then looked the lead up by its own email and phone, could miss it,
+// and created a second lead. "" when no holder is found (the records are
+// gone too).
+func (w pushedPerson) owner(tx *state.Tx) (string, error) {
+	if _, ok, err := tx.Person(w.id); err != nil || ok {
+		return w.id, err
+	}
+	for _, k := range w.records {
+		r, ok, err := tx.RecordFields(k)
+		if err != nil {
+			return "", err
+		}
+		if ok && r.Person != "" {
+			return r.Person, nil
+		}
+	}
+	return "", nil
 }
 
 // writeNotes writes the planned notes not yet written. When the lead was
@@ -606,7 +647,7 @@ func recordTargetID(tx *state.Tx, id, slug string) error {
 // caller has yet to record), before the first is sent. It returns how many
 // notes it wrote and a function that records the ids of every note sent or
 // found (also when it fails midway), for the caller's next commit.
-func (p *pusher) writeNotes(ctx context.Context, id, slug string, plans []notePlan, sent map[string]string, adopted bool,
+func (p *pusher) writeNotes(ctx context.Context, who pushedPerson, slug string, plans []notePlan, sent map[string]string, adopted bool,
 	before func(*state.Tx) error) (int, func(*state.Tx) error, error) {
 	var todo []*notePlan
 	for i := range plans {
@@ -648,6 +689,10 @@ func (p *pusher) writeNotes(ctx context.Context, id, slug string, plans []notePl
 		}
 	}
 	recordNotes := func(tx *state.Tx) error {
+		id, err := who.owner(tx)
+		if err != nil || id == "" {
+			return err
+		}
 		for _, g := range got {
 			for _, k := range g.plan.Keys {
 				if err := tx.PutNote(id, k, g.id); err != nil {
@@ -663,6 +708,10 @@ func (p *pusher) writeNotes(ctx context.Context, id, slug string, plans []notePl
 	if len(send) > 0 {
 		if err := p.st.Batch(func(tx *state.Tx) error {
 			if err := before(tx); err != nil {
+				return err
+			}
+			id, err := who.owner(tx)
+			if err != nil || id == "" {
 				return err
 			}
 			for _, pl := range send {

@@ -541,3 +541,65 @@ func TestLastWritesWaitAtMostLastMaxWait(t *testing.T) {
 		t.Errorf("groups handed to the store (-want +got):\n%s", diff)
 	}
 }
+
+// A person merged into another while its lead is being created: the lead's
+// id and its notes are recorded on the survivor, which then updates that
+// lead instead of creating a second one and writes no note twice, and
+// nothing is recorded for the merged-away id.
+func TestPersonMergedAwayWhilePushedHandsItsLeadToTheSurvivor(t *testing.T) {
+	f := newFixture(t)
+	f.push.concurrency = 1
+	f.stagePage("robo", withConversation(rec("robo", "a", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620000001"}), "room1",
+		msg("m1", lead.SenderUser, "Hi", t0)))
+	var a string
+	f.st.View(func(tx *state.Tx) error { a = tx.Identity(state.EmailKey("ali@x.tn")); return nil })
+	merged := false
+	f.target.beforeCreate = func(*lead.Person) {
+		if merged {
+			return
+		}
+		merged = true
+		// Bea is staged, then a chat joins Bea's email to Ali's phone: Bea
+		// is found first, and Ali is merged into her.
+		f.stagePage("chat",
+			rec("chat", "b", "Bea", "Cid", []string{"bea@x.tn"}, []string{"+21620000002"}),
+			rec("chat", "link", "Bea", "Cid", []string{"bea@x.tn"}, []string{"+21620000001"}))
+	}
+	f.drain()
+	var b, slugA, slugB string
+	f.st.View(func(tx *state.Tx) error {
+		b = tx.Identity(state.EmailKey("bea@x.tn"))
+		slugA, slugB = tx.TargetID(a), tx.TargetID(b)
+		return nil
+	})
+	if b == a {
+		t.Fatalf("Ali (%s) was not merged away", a)
+	}
+	if slugB != "slug-1" || slugA != "" {
+		t.Errorf("CRM ids: survivor %s %q, merged-away %s %q; want slug-1 on the survivor only", b, slugB, a, slugA)
+	}
+	f.clock = f.clock.Add(time.Hour)
+	f.drain()
+	if leads, _ := f.target.count(); leads != 1 {
+		t.Errorf("%d leads in the CRM for one person, want 1", leads)
+	}
+	l, err := f.target.Get(context.Background(), "slug-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chats := 0
+	for _, n := range l.Notes {
+		if strings.Contains(n.Text, "user: Hi") {
+			chats++
+		}
+	}
+	if chats != 1 {
+		t.Errorf("the conversation is written %d times on the lead, want once: %+v", chats, l.Notes)
+	}
+	f.st.View(func(tx *state.Tx) error {
+		if notes, _ := tx.Notes(a); len(notes) != 0 {
+			t.Errorf("notes recorded under the merged-away id: %v", notes)
+		}
+		return nil
+	})
+}
