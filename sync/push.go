@@ -80,7 +80,21 @@ type pusher struct {
 	// submit hands a group of last writes to the store; nil: st.BatchAsync
 	// (tests watch the groups through it).
 	submit func(...state.AsyncWrite)
+
+	// busy holds, for every person being pushed, its record keys (as read
+	// when its push began) until its writes are committed: record key ->
+	// person, and person -> keys. See claim.
+	busyMu gosync.Mutex
+	busy   map[string]string
+	claims map[string][]string
 }
+
+// errPersonBusy: the person holds records of another person whose push is
+// not yet recorded (see claim).
+var errPersonBusy = errors.New("holds records of a person whose push is not yet recorded")
+
+// busyDelay is how long a person found busy waits in the outbox.
+const busyDelay = time.Second
 
 // asyncPerWorker is how many last writes per push worker may wait for
 // their commit before a worker waits too. Half of them at most are gathered
@@ -118,6 +132,7 @@ func (p *pusher) Drain(ctx context.Context) (PushStats, time.Time, error) {
 	n := max(p.concurrency, 1)
 	p.asyncSlots = make(chan struct{}, n*asyncPerWorker)
 	p.lastGroup = n * asyncPerWorker / 2
+	p.busy, p.claims = map[string]string{}, map[string][]string{}
 	for range n {
 		wg.Add(1)
 		go func() {
@@ -267,6 +282,7 @@ func (p *pusher) commitLast(id string, fn func(*state.Tx) error) {
 	p.asyncSlots <- struct{}{}
 	w := state.AsyncWrite{Fn: fn, Done: func(err error) {
 		defer p.async.Done()
+		p.release(id)
 		<-p.asyncSlots
 		if err == nil {
 			return
@@ -310,6 +326,40 @@ func (p *pusher) handLast() {
 	p.last = nil
 }
 
+// claim marks a person's records as being pushed, unless one of them is
+// already marked for another person: a staging run merged that person into
+// this one while it was pushed, and its CRM id and notes are not recorded
+// yet (its last write waits in a group, or its CRM calls still run). This
+// person would then look the lead up by its own email and phone, could
+// miss it, and create a second lead; it waits instead (busyDelay), and its
+// next push finds the lead's id recorded on it (pushedPerson.owner).
+func (p *pusher) claim(id string, keys []string) bool {
+	p.busyMu.Lock()
+	defer p.busyMu.Unlock()
+	for _, k := range keys {
+		if o, ok := p.busy[k]; ok && o != id {
+			return false
+		}
+	}
+	for _, k := range keys {
+		p.busy[k] = id
+	}
+	p.claims[id] = keys
+	return true
+}
+
+// release ends claim once the person's writes are committed.
+func (p *pusher) release(id string) {
+	p.busyMu.Lock()
+	defer p.busyMu.Unlock()
+	for _, k := range p.claims[id] {
+		if p.busy[k] == id {
+			delete(p.busy, k)
+		}
+	}
+	delete(p.claims, id)
+}
+
 // pushOne pushes one person and settles its outbox entry: done, DLQ, or
 // backoff.
 func (p *pusher) pushOne(ctx context.Context, id string) (PushStats, error) {
@@ -318,7 +368,20 @@ func (p *pusher) pushOne(ctx context.Context, id string) (PushStats, error) {
 	if err == nil {
 		stats.Done++
 		p.result("ok")
-		return stats, nil
+		return stats, nil // released by its last write (commitLast)
+	}
+	defer p.release(id)
+	if errors.Is(err, errPersonBusy) {
+		stats.Retrying++
+		p.log.Debug("push deferred", "connector", p.name, "person", id, "why", err)
+		return stats, p.st.Batch(func(tx *state.Tx) error {
+			it, ok, err := tx.OutboxItem(id)
+			if err != nil || !ok {
+				return err
+			}
+			it.NextAt = p.now().Add(busyDelay)
+			return tx.PutOutbox(id, it)
+		})
 	}
 	if ctx.Err() != nil {
 		return stats, nil // abandoned cleanly: the entry stays due for the next run
@@ -451,6 +514,9 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 	}
 	if !found {
 		return p.st.Batch(func(tx *state.Tx) error { return tx.Dequeue(id) }) // merged away meanwhile
+	}
+	if !p.claim(id, sp.Records) {
+		return errPersonBusy
 	}
 	hash, fieldsHash := contentHash(&merged, recs)
 	who := pushedPerson{id: id, records: sp.Records}

@@ -603,3 +603,47 @@ func TestPersonMergedAwayWhilePushedHandsItsLeadToTheSurvivor(t *testing.T) {
 		return nil
 	})
 }
+
+// The survivor of such a merge, reached by the same drain while the merged
+// person's push is still unrecorded, is not pushed then: it would look the
+// new lead up by its own email and phone, miss it and create a second one.
+// It waits a moment in the outbox, and the next drain updates the lead.
+func TestSurvivorWaitsWhileTheMergedPersonsPushIsUnrecorded(t *testing.T) {
+	f := newFixture(t)
+	f.push.concurrency = 1
+	f.push.chunk = 1 // the survivor, enqueued mid-drain, is read by this drain
+	f.stagePage("robo",
+		rec("robo", "a", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620000001"}),
+		rec("robo", "y", "Yan", "Xu", []string{"yan@x.tn"}, []string{"+21620000008"}),
+		rec("robo", "z", "Zed", "Yul", []string{"zed@x.tn"}, []string{"+21620000009"}))
+	merged := false
+	f.target.beforeCreate = func(p *lead.Person) {
+		if merged || p.FirstName != "Ali" {
+			return
+		}
+		merged = true
+		f.stagePage("chat",
+			rec("chat", "b", "Bea", "Cid", []string{"bea@x.tn"}, []string{"+21620000002"}),
+			rec("chat", "link", "Bea", "Cid", []string{"bea@x.tn"}, []string{"+21620000001"}))
+	}
+	if s := f.drain(); s.Created != 3 || s.Retrying != 1 {
+		t.Errorf("first drain %+v, want Ali, Yan and Zed created and Bea waiting", s)
+	}
+	f.clock = f.clock.Add(time.Hour)
+	if s := f.drain(); s.Created != 0 || s.Updated != 1 {
+		t.Errorf("second drain %+v, want Bea's lead (Ali's) updated", s)
+	}
+	leads, _ := f.target.count()
+	if leads != 3 { // Ali-and-Bea's, Yan's and Zed's
+		t.Errorf("%d leads in the CRM for three persons, want 3", leads)
+	}
+	f.st.View(func(tx *state.Tx) error {
+		if d := tx.OutboxDepth(); d != 0 {
+			t.Errorf("outbox holds %d after the second drain", d)
+		}
+		if s := tx.TargetID(tx.Identity(state.EmailKey("bea@x.tn"))); s != "slug-1" {
+			t.Errorf("survivor's CRM id %q, want slug-1", s)
+		}
+		return nil
+	})
+}
