@@ -44,10 +44,13 @@ func (p *PushStats) add(o PushStats) {
 // call, and group commit lets the workers share their fsyncs (against a
 // fast CRM, commits were the bottleneck). A person's last write, after
 // which no CRM call of that person follows, is committed asynchronously
-// (BatchAsync): the worker goes on to the next person while it commits.
-// The create intents of a piece of the outbox are written together before
-// its persons are handed out. Every closure it commits is safe to run
-// twice, as Batch requires.
+// (BatchAsync), gathered with other persons' into groups (commitLast): the
+// worker goes on to the next person meanwhile. The create intents of a
+// piece of the outbox are written together before its persons are handed
+// out. A person's CRM answers are recorded on whoever holds its records
+// when they commit (pushedPerson.owner), and a person holding records of
+// another still being pushed waits (claim). Every closure it commits is
+// safe to run twice, as Batch requires.
 type pusher struct {
 	st          *state.Store
 	stage       *stager
