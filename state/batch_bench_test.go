@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	gosync "sync"
 	"testing"
 	"time"
@@ -152,10 +153,13 @@ func BenchmarkCommit(b *testing.B) {
 	}
 }
 
-// Writes given to BatchAsync together share one commit, even when no
-// commit is under way when they arrive.
+// Writes given to BatchAsync together are queued together, so that they
+// share one commit even when none is under way when they arrive (queued
+// one by one, the first could start a commit of its own), and they do.
 func TestBatchAsyncCommitsWritesGivenTogetherAsOne(t *testing.T) {
 	s := openTemp(t)
+	var adds []int
+	s.queued = func(n int) { adds = append(adds, n) } // called under gmu
 	ids, errs := make(chan int, 3), make(chan error, 3)
 	var writes []AsyncWrite
 	for i := range 3 {
@@ -172,6 +176,12 @@ func TestBatchAsyncCommitsWritesGivenTogetherAsOne(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+	s.gmu.Lock()
+	got := slices.Clone(adds)
+	s.gmu.Unlock()
+	if !slices.Equal(got, []int{3}) {
+		t.Errorf("queued %v at a time, want the 3 writes at once", got)
 	}
 	first := <-ids
 	for range 2 {

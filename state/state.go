@@ -62,6 +62,9 @@ type Store struct {
 	gmu     gosync.Mutex
 	pending []*batchCall
 	leading bool
+	// queued, when set (by tests), is told how many calls each queue call
+	// added.
+	queued func(n int)
 }
 
 type batchCall struct {
@@ -192,6 +195,9 @@ func (s *Store) queue(calls ...*batchCall) (lead bool) {
 	s.gmu.Lock()
 	defer s.gmu.Unlock()
 	s.pending = append(s.pending, calls...)
+	if s.queued != nil {
+		s.queued(len(calls))
+	}
 	lead = !s.leading
 	s.leading = true
 	return lead

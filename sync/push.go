@@ -374,6 +374,11 @@ func (p *pusher) pushOne(ctx context.Context, id string) (PushStats, error) {
 		return stats, nil // released by its last write (commitLast)
 	}
 	defer p.release(id)
+	// The gathered last writes of other persons would otherwise wait for
+	// later pushes, which may all fail as this one did (a CRM outage), or
+	// for the end of the drain; a person deferred below waits for one of
+	// them.
+	p.flushLast()
 	if errors.Is(err, errPersonBusy) {
 		stats.Retrying++
 		p.log.Debug("push deferred", "connector", p.name, "person", id, "why", err)
@@ -573,9 +578,15 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 		}
 		s := slug
 		done = append(done, func(tx *state.Tx) error {
-			o, err := who.owner(tx)
-			if err != nil || o == "" {
+			o, rival, err := who.owner(tx, s)
+			if err != nil {
 				return err
+			}
+			if rival != "" {
+				return p.leadConflict(tx, who, rival, s)
+			}
+			if o == "" {
+				return nil
 			}
 			return recordTargetID(tx, o, s)
 		})
@@ -663,6 +674,30 @@ func (p *pusher) createOrAdopt(ctx context.Context, id string, merged *lead.Pers
 	return slug, adopted, nil
 }
 
+// leadConflict records that the person who was pushed got lead slug while
+// rival, which holds its records now (itself, or the person it was merged
+// into meanwhile), already has another lead, recorded by a push that ran at
+// the same time: one person, two leads, for an operator to join (`leadsync
+// state conflicts` lists it, as staging's refused joins).
+func (p *pusher) leadConflict(tx *state.Tx, who pushedPerson, rival, slug string) error {
+	cf := state.Conflict{Persons: []string{rival}, Key: targetKey(slug), At: p.now()}
+	if rival != who.id {
+		cf.Persons = append(cf.Persons, who.id)
+	}
+	if len(who.records) > 0 {
+		cf.Record = who.records[0]
+	}
+	if err := tx.PutConflict(cf); err != nil {
+		return err
+	}
+	if p.metrics != nil {
+		p.metrics.conflicts.Inc()
+	}
+	p.log.Warn("push conflict: persons merged while their leads were created; the person has two leads, left for an operator",
+		"connector", p.name, "person", rival, "lead", tx.TargetID(rival), "second_lead", slug)
+	return nil
+}
+
 // recordTargetID records a person's CRM id and clears its create intent.
 func recordTargetID(tx *state.Tx, id, slug string) error {
 	if cur := tx.TargetID(id); cur != "" && cur != slug {
@@ -684,28 +719,44 @@ type pushedPerson struct {
 	records []string
 }
 
-// owner returns the person to record the push's CRM answers under: the
-// pushed person itself, or, when a staging run merged it into another
-// person while its CRM calls ran, that survivor, which now holds its
-// records (and its create intent, carried by the merge). Recorded under the
-// merged-away id, the lead's id and its notes were lost to the survivor,
-// which then looked the lead up by its own email and phone, could miss it,
-// and created a second lead. "" when no holder is found (the records are
-// gone too).
-func (w pushedPerson) owner(tx *state.Tx) (string, error) {
-	if _, ok, err := tx.Person(w.id); err != nil || ok {
-		return w.id, err
+// owner returns the person to record the push's CRM answers about lead
+// slug under: the pushed person itself, or, when a staging run merged it
+// into another person while its CRM calls ran, that survivor, which now
+// holds its records (and its create intent, carried by the merge).
+// Recorded under the merged-away id, the lead's id and its notes were lost
+// to the survivor, which then looked the lead up by its own email and
+// phone, could miss it, and created a second lead.
+//
+// When that holder already points at another lead, nothing may be
+// recorded on it (its notes would count as written to its own lead, where
+// they are not): owner returns "" and the holder as rival. "" and no rival
+// when no holder is found (the records are gone too).
+func (w pushedPerson) owner(tx *state.Tx, slug string) (owner, rival string, err error) {
+	holder := ""
+	if _, ok, err := tx.Person(w.id); err != nil {
+		return "", "", err
+	} else if ok {
+		holder = w.id
 	}
 	for _, k := range w.records {
+		if holder != "" {
+			break
+		}
 		r, ok, err := tx.RecordFields(k)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		if ok && r.Person != "" {
-			return r.Person, nil
+			holder = r.Person
 		}
 	}
-	return "", nil
+	if holder == "" {
+		return "", "", nil
+	}
+	if t := tx.TargetID(holder); t != "" && t != slug {
+		return "", holder, nil
+	}
+	return holder, "", nil
 }
 
 // writeNotes writes the planned notes not yet written. When the lead was
@@ -758,7 +809,7 @@ func (p *pusher) writeNotes(ctx context.Context, who pushedPerson, slug string, 
 		}
 	}
 	recordNotes := func(tx *state.Tx) error {
-		id, err := who.owner(tx)
+		id, _, err := who.owner(tx, slug)
 		if err != nil || id == "" {
 			return err
 		}
@@ -779,7 +830,7 @@ func (p *pusher) writeNotes(ctx context.Context, who pushedPerson, slug string, 
 			if err := before(tx); err != nil {
 				return err
 			}
-			id, err := who.owner(tx)
+			id, _, err := who.owner(tx, slug)
 			if err != nil || id == "" {
 				return err
 			}

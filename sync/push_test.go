@@ -647,3 +647,147 @@ func TestSurvivorWaitsWhileTheMergedPersonsPushIsUnrecorded(t *testing.T) {
 		return nil
 	})
 }
+
+// chatCount counts the notes of lead slug that hold text.
+func chatCount(t *testing.T, f *fixture, slug, text string) int {
+	t.Helper()
+	l, err := f.target.Get(context.Background(), slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, note := range l.Notes {
+		if strings.Contains(note.Text, text) {
+			n++
+		}
+	}
+	return n
+}
+
+func conflicts(f *fixture) []state.Conflict {
+	var cs []state.Conflict
+	f.st.View(func(tx *state.Tx) error { cs, _ = tx.Conflicts(); return nil })
+	return cs
+}
+
+// A person merged, while its lead was created, into one that already has a
+// lead: nothing of the new lead is recorded on the survivor (its notes
+// would count as written to the survivor's own lead), the two leads are a
+// conflict for an operator, and the next drain writes the conversation to
+// the survivor's lead.
+func TestMergedIntoAPersonWithALeadIsAConflictAndLosesNoNote(t *testing.T) {
+	f := newFixture(t)
+	f.push.concurrency = 1
+	f.stagePage("chat", rec("chat", "b", "Bea", "Cid", []string{"bea@x.tn"}, []string{"+21620000002"}))
+	f.drain() // Bea: slug-1
+	f.stagePage("robo", withConversation(rec("robo", "a", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620000001"}), "room1",
+		msg("m1", lead.SenderUser, "Hi from Ali", t0)))
+	f.target.beforeCreate = func(*lead.Person) {
+		f.target.beforeCreate = nil
+		// Bea has a CRM id: she survives the join.
+		f.stagePage("chat", rec("chat", "link", "Bea", "Cid", []string{"bea@x.tn"}, []string{"+21620000001"}))
+	}
+	f.drain() // Ali: slug-2, merged into Bea meanwhile
+	f.clock = f.clock.Add(time.Hour)
+	f.drain()
+	var slug string
+	f.st.View(func(tx *state.Tx) error { slug = tx.TargetID(tx.Identity(state.EmailKey("bea@x.tn"))); return nil })
+	if slug != "slug-1" {
+		t.Fatalf("survivor's CRM id %q, want its own slug-1", slug)
+	}
+	if n := chatCount(t, f, "slug-1", "Hi from Ali"); n != 1 {
+		t.Errorf("Ali's conversation is on the survivor's lead %d times, want once", n)
+	}
+	if cs := conflicts(f); len(cs) != 1 || cs[0].Key != "t:slug-2" {
+		t.Errorf("conflicts %+v, want one for the second lead slug-2", cs)
+	}
+}
+
+// Two persons created at once, one merged into the other meanwhile: the
+// survivor keeps the first lead recorded, the other lead is a conflict, and
+// both conversations end up once on the survivor's lead.
+func TestTwoPersonsMergedWhileBothAreCreated(t *testing.T) {
+	f := newFixture(t)
+	f.push.concurrency = 2
+	f.stagePage("robo",
+		withConversation(rec("robo", "a", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620000001"}), "room1", msg("m1", lead.SenderUser, "Hi from Ali", t0)),
+		withConversation(rec("robo", "b", "Bea", "Cid", []string{"bea@x.tn"}, []string{"+21620000002"}), "room2", msg("m1", lead.SenderUser, "Hi from Bea", t0)))
+	var creates atomic.Int32
+	gate := make(chan struct{})
+	f.target.beforeCreate = func(*lead.Person) {
+		switch creates.Add(1) {
+		case 1:
+			<-gate // the first create waits for the second to have merged them
+		case 2:
+			f.stagePage("chat", rec("chat", "link", "Bea", "Cid", []string{"bea@x.tn"}, []string{"+21620000001"}))
+			close(gate)
+		}
+	}
+	f.drain()
+	f.target.beforeCreate = nil
+	f.clock = f.clock.Add(time.Hour)
+	f.drain()
+	var slug string
+	f.st.View(func(tx *state.Tx) error { slug = tx.TargetID(tx.Identity(state.EmailKey("bea@x.tn"))); return nil })
+	for _, text := range []string{"Hi from Ali", "Hi from Bea"} {
+		if n := chatCount(t, f, slug, text); n != 1 {
+			t.Errorf("%q is on the survivor's lead %s %d times, want once", text, slug, n)
+		}
+	}
+	if cs := conflicts(f); len(cs) != 1 {
+		t.Errorf("conflicts %+v, want one for the second lead", cs)
+	}
+}
+
+// A push's claim on its records lasts until its last write is committed,
+// not until the drain ends: a person holding those records may be pushed
+// as soon as the write is recorded.
+func TestAClaimEndsWhenTheLastWriteCommits(t *testing.T) {
+	f := newFixture(t)
+	p := f.push
+	p.asyncSlots = make(chan struct{}, 2)
+	p.lastGroup = 1
+	p.busy, p.claims = map[string]string{}, map[string][]string{}
+	keys := []string{"robo\x00a"}
+	if !p.claim("A", keys) {
+		t.Fatal("a first claim was refused")
+	}
+	// Hold the writer, so that A's last write waits for its commit.
+	entered, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() { held <- f.st.Update(func(*state.Tx) error { close(entered); <-release; return nil }) }()
+	<-entered
+	p.commitLast("A", func(*state.Tx) error { return nil })
+	if p.claim("B", keys) {
+		t.Error("B claimed A's records before A's last write committed")
+	}
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	p.async.Wait()
+	if !p.claim("B", keys) {
+		t.Error("A's records are still claimed after its last write committed")
+	}
+}
+
+// A failed push hands the gathered last writes of the persons before it to
+// the store at once: they do not wait for later pushes, which may fail too.
+func TestAFailedPushHandsTheGatheredWritesOver(t *testing.T) {
+	f := newFixture(t)
+	f.push.concurrency = 1 // groups of 4
+	sizes := groupWatch(f)
+	newPersons(f, 3)
+	creates := 0
+	f.target.beforeCreate = func(*lead.Person) {
+		if creates++; creates == 2 {
+			f.target.failing = 1 // the second person's create fails
+		}
+	}
+	if s := f.drain(); s.Created != 2 || s.Retrying != 1 {
+		t.Fatalf("drain %+v, want 2 created and 1 retrying", s)
+	}
+	if diff := cmp.Diff([]int{1, 1}, *sizes); diff != "" {
+		t.Errorf("groups handed to the store (-want +got):\n%s", diff)
+	}
+}
