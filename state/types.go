@@ -69,10 +69,12 @@ type Intent struct {
 
 // Conflict is a record that would join two persons already known to the
 // CRM under different ids: they are kept apart for an operator to decide.
+// The pusher records one too (Key "t:" and a CRM id) for a lead created for
+// a person that was merged meanwhile into one that has another lead.
 type Conflict struct {
 	Record  string    `json:"record"`
 	Persons []string  `json:"persons"`
-	Key     string    `json:"key"` // the shared email or phone, as stored
+	Key     string    `json:"key"` // the shared email or phone, as stored; or t:CRM-id
 	At      time.Time `json:"at"`
 }
 

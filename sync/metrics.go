@@ -57,7 +57,7 @@ func NewMetrics(target string) *Metrics {
 	m.outboxDepth = prometheus.NewGauge(prometheus.GaugeOpts{Name: "leadsync_outbox_depth", Help: "Persons waiting to be pushed."})
 	m.dlqDepth = prometheus.NewGauge(prometheus.GaugeOpts{Name: "leadsync_dlq_depth", Help: "Persons in the dead-letter queue."})
 	m.pushes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leadsync_pushes_total", Help: "Person pushes by result (ok, retry, dlq, error)."}, []string{"result"})
-	m.conflicts = prometheus.NewCounter(prometheus.CounterOpts{Name: "leadsync_merge_conflicts_total", Help: "Joins refused because both persons have different CRM ids."})
+	m.conflicts = prometheus.NewCounter(prometheus.CounterOpts{Name: "leadsync_merge_conflicts_total", Help: "Joins refused because both persons have different CRM ids, and persons left with a second CRM lead by pushes that ran while they were merged."})
 	for _, c := range []prometheus.Collector{m.runs, m.skipped, m.records, m.pages, m.problems, m.lastSuccess, m.cursorAge, m.requests, m.retries, m.throttled, m.rateWait, m.latency, m.outboxDepth, m.dlqDepth, m.pushes, m.conflicts} {
 		f(c)
 	}

@@ -21,7 +21,8 @@ const stateHelp = `leadsync state SUB --config FILE
   cursors             every source instance's cursor
   reset-cursor --connector NAME --yes
                       forget an instance's cursor: its next run reads everything again (backfill)
-  conflicts           records that would join two persons the CRM knows under different ids
+  conflicts           records that would join two persons the CRM knows under different ids,
+                      and persons left with a second CRM lead (key t:SLUG of that lead)
   compact             copy the store into a new file and swap it in (daemon stopped)
   check               bbolt's consistency check`
 
