@@ -16,8 +16,9 @@ import (
 
 // TestMergesDuringPushesLeaveNoSilentDuplicate stages, while leads are
 // being created, records that join random pairs of persons (the way a chat
-// with one person's email and another's phone does), then drains until the
-// outbox is empty. Whatever the interleaving:
+// with one person's email and another's phone does) and leads of the CRM
+// read back by its own source, then drains until the outbox is empty.
+// Whatever the interleaving:
 //   - every lead in the CRM is the CRM id of exactly one person, or a
 //     recorded conflict (an operator's to join): no silent second lead;
 //   - each person's lead holds every message of its records exactly once.
@@ -43,12 +44,32 @@ func mergeDuringPushes(t *testing.T, seed uint64) {
 	f.stagePage("robo", recs...)
 
 	var mu gosync.Mutex // the hook runs on push workers
-	links, stageErrs := 0, []error{}
+	links, polled, stageErrs := 0, 0, []error{}
 	f.target.beforeCreate = func(*lead.Person) {
 		mu.Lock()
 		defer mu.Unlock()
 		if links >= n/2 || rng.IntN(3) != 0 {
 			return
+		}
+		if rng.IntN(2) == 0 {
+			// The CRM polled as a source: one of its leads comes back.
+			f.target.mu.Lock()
+			var ls []connectors.TargetLead
+			for _, l := range f.target.leads {
+				ls = append(ls, *l)
+			}
+			f.target.mu.Unlock()
+			if len(ls) > 0 {
+				l := ls[rng.IntN(len(ls))]
+				links++
+				polled++
+				r := rec("crm", l.ID, l.FirstName, l.LastName, []string{l.Email}, []string{l.Phone})
+				r.TargetID = l.ID
+				if _, err := f.stage.StagePage(f.st, "crm", connectors.Page{Label: "crm", Records: []lead.Record{r}}); err != nil {
+					stageErrs = append(stageErrs, err)
+				}
+				return
+			}
 		}
 		a, b := rng.IntN(n), rng.IntN(n)
 		links++
@@ -135,5 +156,5 @@ func mergeDuringPushes(t *testing.T, seed uint64) {
 			}
 		}
 	}
-	t.Logf("seed %d: %d links, %d leads, %d conflicts", seed, links, len(leads), len(conflictKeys))
+	t.Logf("seed %d: %d joining records, %d CRM leads polled back, %d leads, %d conflicts", seed, links-polled, polled, len(leads), len(conflictKeys))
 }
