@@ -276,10 +276,11 @@ func needIntents(tx *state.Tx, ids []string) ([]string, error) {
 // the store lastGroup at a time (flushLast hands over the rest), so that
 // one commit records many persons: committed one by one, as they came, the
 // group commits held 3 to 5 persons each, and their writes and fsyncs were
-// half of the engine's CPU in a push (bench/push). A write waits at most
-// lastMaxWait in the group, checked as later ones arrive; a crash before it
-// commits leaves the person's create intent, and the next attempt adopts
-// the lead.
+// half of the engine's CPU in a push (bench/push). A group goes to the
+// store early when its oldest write has waited lastMaxWait (checked as
+// later ones arrive) and when a push fails or is deferred (pushOne). A
+// crash before a write commits leaves the person's create intent, and the
+// next attempt adopts the lead.
 func (p *pusher) commitLast(id string, fn func(*state.Tx) error) {
 	p.async.Add(1)
 	p.asyncSlots <- struct{}{}
