@@ -11,6 +11,7 @@ import (
 
 	"github.com/leadsync/leadsync/connectors/httpapi"
 	"github.com/leadsync/leadsync/connectors/sourcetest"
+	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 	"github.com/leadsync/leadsync/lead"
 )
 
@@ -57,15 +58,11 @@ func TestHostileStreamsAndRedirectsOnlyItsMatch(t *testing.T) {
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(path string) (*http.Response, string) {
 		t.Helper()
-		resp, err := noRedirect.Get(srv.URL + path)
+		req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp, b := fixture.Send(t, noRedirect, req)
 		return resp, string(b)
 	}
 
