@@ -23,12 +23,23 @@ import (
 //     recorded conflict (an operator's to join): no silent second lead;
 //   - each person's lead holds every message of its records exactly once.
 func TestMergesDuringPushesLeaveNoSilentDuplicate(t *testing.T) {
+	var joins, polls, conflicts int
 	for seed := range uint64(24) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { mergeDuringPushes(t, seed) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			j, p, c := mergeDuringPushes(t, seed)
+			joins, polls, conflicts = joins+j, polls+p, conflicts+c
+		})
+	}
+	// The seeds must make the races this test is about, or it proves nothing.
+	if joins == 0 || polls == 0 || conflicts == 0 {
+		t.Errorf("%d joining records, %d CRM leads polled back, %d conflicts over all seeds: the interleavings were not exercised",
+			joins, polls, conflicts)
 	}
 }
 
-func mergeDuringPushes(t *testing.T, seed uint64) {
+// mergeDuringPushes runs one seed; it returns the joining records and the
+// CRM leads read back that it staged, and the conflicts recorded.
+func mergeDuringPushes(t *testing.T, seed uint64) (joins, polls, conflicts int) {
 	const n = 24
 	rng := rand.New(rand.NewPCG(seed, 99))
 	f := newFixture(t)
@@ -157,4 +168,5 @@ func mergeDuringPushes(t *testing.T, seed uint64) {
 		}
 	}
 	t.Logf("seed %d: %d joining records, %d CRM leads polled back, %d leads, %d conflicts", seed, links-polled, polled, len(leads), len(conflictKeys))
+	return links - polled, polled, len(conflictKeys)
 }

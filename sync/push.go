@@ -700,10 +700,9 @@ func (p *pusher) leadConflict(tx *state.Tx, who pushedPerson, rival, slug string
 }
 
 // recordTargetID records a person's CRM id and clears its create intent.
+// Its caller has made sure (pushedPerson.owner) that the person has no
+// other CRM id.
 func recordTargetID(tx *state.Tx, id, slug string) error {
-	if cur := tx.TargetID(id); cur != "" && cur != slug {
-		return nil // a survivor that has its own lead keeps it (see pushedPerson)
-	}
 	if err := tx.PutTargetID(id, slug); err != nil {
 		return err
 	}
