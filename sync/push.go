@@ -527,7 +527,10 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 	if !p.claim(id, sp.Records) {
 		return errPersonBusy
 	}
-	hash, fieldsHash := contentHash(&merged, recs)
+	// The content hash to record as pushed is the staged one (sp.Hash), read
+	// with the records merged here: recomputed, it differs from it after a
+	// change of merge.priority, and the person never left the outbox.
+	_, fieldsHash := contentHash(&merged, recs)
 	who := pushedPerson{id: id, records: sp.Records}
 	// done collects what the CRM answered, to be recorded together.
 	var done []func(tx *state.Tx) error
@@ -620,12 +623,12 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 		if err != nil || !ok {
 			return err
 		}
-		cur.PushedHash = hash
+		cur.PushedHash = sp.Hash
 		cur.PushedFields = fieldsHash
 		if err := tx.PutPerson(cur); err != nil {
 			return err
 		}
-		if cur.Hash != hash {
+		if cur.Hash != sp.Hash {
 			return nil // restaged while we pushed: stays in the outbox, due now
 		}
 		return tx.Dequeue(id)

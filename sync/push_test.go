@@ -791,3 +791,31 @@ func TestAFailedPushHandsTheGatheredWritesOver(t *testing.T) {
 		t.Errorf("groups handed to the store (-want +got):\n%s", diff)
 	}
 }
+
+// merge.priority changed between staging and pushing (a restart with a new
+// configuration): the person is pushed once and leaves the outbox. Its
+// stored hash is the old configuration's, and comparing it with the hash the
+// push computed kept the person in the outbox, pushed again at every drain.
+func TestPushAfterAMergeConfigChangeLeavesTheOutbox(t *testing.T) {
+	f := newFixture(t)
+	f.stagePage("ask", rec("ask", "1", "Ali", "Ben", []string{"ali@x.tn"}, nil))
+	f.stagePage("robo", rec("robo", "1", "Alia", "Bensalah", []string{"ali@x.tn"}, nil))
+	f.stage.surv.Priority = []string{"robo"} // the names now come from robo
+	if s := f.drain(); s.Created != 1 || s.Done != 1 {
+		t.Fatalf("first drain %+v, want 1 created", s)
+	}
+	f.st.View(func(tx *state.Tx) error {
+		if d := tx.OutboxDepth(); d != 0 {
+			t.Errorf("outbox holds %d after the push", d)
+		}
+		return nil
+	})
+	_, before := f.target.count()
+	f.clock = f.clock.Add(time.Hour)
+	if s := f.drain(); s.Done != 0 {
+		t.Errorf("second drain %+v, want nothing pushed again", s)
+	}
+	if _, after := f.target.count(); after != before {
+		t.Errorf("%d CRM writes on the second drain, want 0", after-before)
+	}
+}
