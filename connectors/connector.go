@@ -109,6 +109,16 @@ type Target interface {
 	MaxNoteLen() int
 }
 
+// Agreer is a Target that can tell, from its own record of a lead (read
+// when the target instance is polled as a source, with TargetID set), whether
+// updating that lead with p would change nothing: every field Update would
+// send already holds the value it would send. The engine then skips the
+// update. A Target that is not an Agreer is compared on names, email, phone
+// and status as they are.
+type Agreer interface {
+	Agrees(own *lead.Record, p *lead.Person) bool
+}
+
 // RejectedError is a permanent, per-person refusal by the target.
 type RejectedError struct {
 	// Reason is the CRM's own words, or the rule leadsync checked.

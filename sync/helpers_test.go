@@ -30,9 +30,20 @@ type memTarget struct {
 	gets     int // Get calls
 	// beforeCreate, when set, runs at the start of every Create, unlocked.
 	beforeCreate func(p *lead.Person)
+	// statuses holds each lead's status as last written (the person's status
+	// word, unmapped).
+	statuses map[string]string
 }
 
-func newMemTarget() *memTarget { return &memTarget{leads: map[string]*connectors.TargetLead{}} }
+func newMemTarget() *memTarget {
+	return &memTarget{leads: map[string]*connectors.TargetLead{}, statuses: map[string]string{}}
+}
+
+func (m *memTarget) status(id string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.statuses[id]
+}
 
 var errTransient = errors.New("503 from fake")
 
@@ -67,6 +78,7 @@ func (m *memTarget) Create(_ context.Context, p *lead.Person) (string, error) {
 	m.writes++
 	id := fmt.Sprintf("slug-%d", m.seq)
 	m.leads[id] = &connectors.TargetLead{ID: id, FirstName: p.FirstName, LastName: p.LastName, Email: p.Email(), Phone: p.Phone()}
+	m.statuses[id] = p.Status
 	if m.createLost {
 		m.createLost = false
 		return "", errTransient
@@ -83,6 +95,7 @@ func (m *memTarget) Update(_ context.Context, id string, p *lead.Person) error {
 	}
 	m.writes++
 	l.FirstName, l.LastName, l.Email, l.Phone = p.FirstName, p.LastName, p.Email(), p.Phone()
+	m.statuses[id] = p.Status
 	return nil
 }
 

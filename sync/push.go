@@ -637,17 +637,25 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 }
 
 // targetAgrees reports whether the target's own record of this lead (read
-// when the target instance is polled as a source) already holds the merged
-// names, email and phone: then an update would change nothing.
+// when the target instance is polled as a source) already holds what an
+// update would write: then the update would change nothing. The target
+// decides when it can (connectors.Agreer: it knows its mapping, such as a
+// status map); otherwise names, email, phone and status are compared as
+// they are. Comparing names and contacts only skipped updates whose status
+// or provenance had changed: a vendor's new status never reached the CRM.
 func (p *pusher) targetAgrees(recs []lead.Record, slug string, m *lead.Person) bool {
 	for i := range recs {
 		r := &recs[i]
 		if r.Source != p.name || r.TargetID != slug {
 			continue
 		}
+		if a, ok := p.target.(connectors.Agreer); ok {
+			return a.Agrees(r, m)
+		}
 		return lead.CleanName(r.FirstName) == m.FirstName && lead.CleanName(r.LastName) == m.LastName &&
 			(m.Email() == "" || slices.Contains(r.Emails, m.Email())) &&
-			(m.Phone() == "" || slices.Contains(r.Phones, m.Phone()))
+			(m.Phone() == "" || slices.Contains(r.Phones, m.Phone())) &&
+			(m.Status == "" || r.Status == m.Status)
 	}
 	return false
 }

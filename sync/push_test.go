@@ -240,6 +240,87 @@ func TestChangeMadeInCRMIsNotOverwrittenByOlderVendorData(t *testing.T) {
 	})
 }
 
+// TestNewVendorStatusIsWrittenThoughTheCRMRecordAgreesOnContacts: the CRM's
+// own record, read back, holds the person's names, email and phone; the
+// vendor's status changes. Before, the pusher compared names and contacts
+// only, skipped the update, recorded the fields as pushed, and the new
+// status never reached the CRM.
+func TestNewVendorStatusIsWrittenThoughTheCRMRecordAgreesOnContacts(t *testing.T) {
+	f := newFixture(t)
+	bp := rec("bp", "c1", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620123456"})
+	bp.Status = "new"
+	f.stagePage("bp", bp)
+	f.drain()
+	crm := rec("crm", "slug-1", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620123456"})
+	crm.TargetID, crm.Status = "slug-1", "new"
+	f.stagePage("crm", crm)
+	f.drain()
+	_, writes := f.target.count()
+
+	bp.Status = "won"
+	f.stagePage("bp", bp)
+	if s := f.drain(); s.Updated != 1 {
+		t.Fatalf("drain %+v, want 1 update", s)
+	}
+	if got := f.target.status("slug-1"); got != "won" {
+		t.Fatalf("CRM status %q, want the vendor's new %q", got, "won")
+	}
+	// Read back with the new status, the CRM agrees: nothing more is written.
+	crm.Status = "won"
+	f.stagePage("crm", crm)
+	f.stagePage("bp", bp)
+	f.drain()
+	if _, w := f.target.count(); w != writes+1 {
+		t.Fatalf("%d CRM writes after the status change, want 1", w-writes)
+	}
+}
+
+// agreeingTarget is a memTarget that decides itself whether its own record
+// agrees with a person (connectors.Agreer).
+type agreeingTarget struct {
+	*memTarget
+	agrees func(own *lead.Record, p *lead.Person) bool
+	asked  int
+}
+
+func (a *agreeingTarget) Agrees(own *lead.Record, p *lead.Person) bool {
+	a.asked++
+	return a.agrees(own, p)
+}
+
+// TestAnAgreerTargetDecidesWhetherItsRecordAgrees: the pusher asks a target
+// that knows its own mapping, and updates exactly when it says its record
+// differs, whatever the names and contacts say.
+func TestAnAgreerTargetDecidesWhetherItsRecordAgrees(t *testing.T) {
+	for _, agree := range []bool{true, false} {
+		t.Run(fmt.Sprint("agrees=", agree), func(t *testing.T) {
+			f := newFixture(t)
+			at := &agreeingTarget{memTarget: f.target, agrees: func(own *lead.Record, p *lead.Person) bool {
+				if own.TargetID != "slug-1" || p.Status != "won" {
+					t.Errorf("asked about record %q and status %q", own.TargetID, p.Status)
+				}
+				return agree
+			}}
+			f.push.target = at
+			bp := rec("bp", "c1", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620123456"})
+			f.stagePage("bp", bp)
+			f.drain()
+			crm := rec("crm", "slug-1", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620123456"})
+			crm.TargetID = "slug-1"
+			f.stagePage("crm", crm)
+			bp.Status = "won"
+			f.stagePage("bp", bp)
+			s := f.drain()
+			if at.asked != 1 {
+				t.Fatalf("target asked %d times, want 1", at.asked)
+			}
+			if want := map[bool]int{true: 0, false: 1}[agree]; s.Updated != want {
+				t.Fatalf("drain %+v, want %d updates", s, want)
+			}
+		})
+	}
+}
+
 // TestPersonOnlyInCRMIsNeverPushed: leads people typed into the CRM are
 // known (for matching) but never written back.
 func TestPersonOnlyInCRMIsNeverPushed(t *testing.T) {

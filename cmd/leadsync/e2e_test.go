@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadsync/leadsync/connectors/botpenguin/botpenguintest"
 	"github.com/leadsync/leadsync/connectors/epixel/epixeltest"
 	"github.com/leadsync/leadsync/connectors/vendortest"
+	"github.com/leadsync/leadsync/connectors/vendortest/fixture"
 	"github.com/leadsync/leadsync/internal/demo"
 )
 
@@ -282,5 +285,62 @@ func TestRequestsPerRunAndUnchangedRerun(t *testing.T) {
 	}
 	if strings.Contains(second["epixel"], "create") || strings.Contains(second["epixel"], "update") {
 		t.Errorf("unchanged rerun sent CRM writes: %s", second["epixel"])
+	}
+}
+
+// TestVendorStatusChangeReachesTheCRM: the CRM is polled as a source, so by
+// the second run its own record of Sarra agrees with her merged names and
+// contacts; her BotPenguin status then changes to one status_map maps. The
+// next run must write the mapped status (it used to skip the update because
+// names, email and phone agreed), and the run after it nothing.
+func TestVendorStatusChangeReachesTheCRM(t *testing.T) {
+	e := newE2E(t, "@every 5m")
+	cfg, err := os.ReadFile(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The crm block is the configuration's last.
+	cfg = append(cfg, "    status_map: {closed: customer}\n"...)
+	if err := os.WriteFile(e.cfg, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	once := func(what string) {
+		t.Helper()
+		if out, stderr, code := e.leadsync("once", "--config", e.cfg); code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", what, code, out, stderr)
+		}
+	}
+	sarra := func() epixeltest.Lead {
+		t.Helper()
+		ls := byPhone(e.env.CRM.Leads())["21698765432"]
+		if len(ls) != 1 {
+			t.Fatalf("%d CRM leads for Sarra, want 1", len(ls))
+		}
+		return ls[0]
+	}
+	once("first once")
+	once("second once") // reads Sarra's lead back from the CRM
+	if s := sarra().Status; s != "prospect" {
+		t.Fatalf("Sarra's status %q before the change, want the default prospect", s)
+	}
+	body := fmt.Sprintf(`{"uuid":"c0ffee01","botId":%q,"customerId":%q,"status":"CLOSED"}`, botpenguintest.BotID, botpenguintest.CustomerID)
+	req, err := http.NewRequest(http.MethodPut, e.env.URLs["chatbot"]+"inbox/direct/lead", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("x-bot-token", botpenguintest.Token)
+	req.Header.Set("Content-Type", "application/json")
+	if code, answer := fixture.Do(t, req); code != http.StatusOK {
+		t.Fatalf("BotPenguin upsert: HTTP %d %s", code, answer)
+	}
+	once("once after the status change")
+	if s := sarra().Status; s != "customer" {
+		t.Fatalf("Sarra's CRM status %q after her BotPenguin chat closed, want customer", s)
+	}
+	writes := e.env.CRM.Writes()
+	once("once after the update")
+	once("once after the update, read back")
+	if got := e.env.CRM.Writes(); got != writes {
+		t.Fatalf("%d CRM writes after the status was written, want 0", got-writes)
 	}
 }

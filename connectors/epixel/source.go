@@ -69,8 +69,14 @@ func (s *Source) record(raw []byte) (rec lead.Record, probs []error, ok bool) {
 	if rec.LastName == s.opt.PlaceholderLastName {
 		rec.LastName = ""
 	}
-	if l.Source != "" {
-		rec.Attributes = map[string]string{"source": l.Source}
+	// What the lead holds of the fields the target writes (Target.Agrees).
+	for _, a := range [...]struct{ key, v string }{{"source", l.Source}, {"location", l.Location}, {"message", l.Message}} {
+		if a.v != "" {
+			if rec.Attributes == nil {
+				rec.Attributes = map[string]string{}
+			}
+			rec.Attributes[a.key] = a.v
+		}
 	}
 	var emails, phones []string
 	if l.Email != "" && !s.isPlaceholderEmail(l.Email) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -115,6 +116,34 @@ func (t *Target) Update(ctx context.Context, id string, p *lead.Person) error {
 		return refusal(err)
 	}
 	return nil
+}
+
+var _ connectors.Agreer = (*Target)(nil)
+
+// Agrees reports whether the CRM's own record of the lead (own, read by this
+// instance polled as a source) already holds every field Update would send
+// for p: names, email, phone, the status when status_map gives one (Update
+// never sends default_status over the CRM's), source, location and message.
+// A placeholder Update would not send over the CRM's value agrees; a field
+// the record does not carry (a record stored before it was read) does not.
+func (t *Target) Agrees(own *lead.Record, p *lead.Person) bool {
+	f, err := t.opt.fields(p)
+	if err != nil {
+		return false // Update reports the problem
+	}
+	attr := func(key, want string) bool {
+		if want == "" {
+			return true // not sent
+		}
+		got, ok := own.Attributes[key]
+		return ok && got == want
+	}
+	return own.FirstName == f.FirstName &&
+		(f.placeholderLastName || own.LastName == f.LastName) &&
+		(f.placeholderEmail || f.Email == "" || slices.Contains(own.Emails, canonEmail(f.Email))) &&
+		(p.Phone() == "" || slices.Contains(own.Phones, p.Phone())) &&
+		(!f.statusMapped || strings.EqualFold(strings.TrimSpace(own.Status), f.Status)) &&
+		attr("source", f.Source) && attr("location", f.Location) && attr("message", f.Message)
 }
 
 // Get reads the lead id with its notes.

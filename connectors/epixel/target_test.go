@@ -15,6 +15,7 @@ import (
 	"github.com/leadsync/leadsync/connectors/epixel/epixeltest"
 	"github.com/leadsync/leadsync/connectors/httpapi"
 	"github.com/leadsync/leadsync/connectors/vendortest"
+	"github.com/leadsync/leadsync/lead"
 )
 
 func TestTargetRoundTripInEveryShape(t *testing.T) {
@@ -476,5 +477,96 @@ func TestAddNoteIsNotRetriedAfterADroppedConnection(t *testing.T) {
 	}
 	if n := len(f.Leads()[0].Notes); n != 1 || f.Writes() != 1 {
 		t.Errorf("%d notes, %d writes; want 1 and 1", n, f.Writes())
+	}
+}
+
+// TestWhatUpdateWroteReadBackAgrees: a lead created or updated by the target
+// and read back by the source agrees with the person it was written from,
+// and stops agreeing as soon as an update would send something else: a
+// mapped status, a name, a contact, the provenance. A status status_map does
+// not map is never sent, so it never disagrees; nor do placeholders.
+func TestWhatUpdateWroteReadBackAgrees(t *testing.T) {
+	_, base := startFake(t)
+	opts := exampleOptions()
+	opts["status_map"] = map[string]any{"won": "customer", "lost": "closed"}
+	in := instance(base, opts)
+	tg, src := newTarget(t, in), newSource(t, in)
+	ctx := context.Background()
+	readBack := func(slug string) *lead.Record {
+		t.Helper()
+		pages, err := pullAll(t, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pages {
+			for i := range p.Records {
+				if p.Records[i].TargetID == slug {
+					return &p.Records[i]
+				}
+			}
+		}
+		t.Fatalf("lead %s not read back", slug)
+		return nil
+	}
+
+	p := person()
+	p.Status = "WON"
+	slug, err := tg.Create(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := readBack(slug)
+	if !tg.Agrees(own, p) {
+		t.Fatalf("the created lead read back does not agree: %+v", own)
+	}
+	changes := map[string]func(p *lead.Person){
+		"mapped status":    func(p *lead.Person) { p.Status = "lost" },
+		"first name":       func(p *lead.Person) { p.FirstName = "Amina" },
+		"last name":        func(p *lead.Person) { p.LastName = "Trabelsi" },
+		"email":            func(p *lead.Person) { p.Emails = []string{"other@example.com"} },
+		"phone":            func(p *lead.Person) { p.Phones = []string{"+21655123123"} },
+		"location":         func(p *lead.Person) { p.Contexts = []string{"askhandle widget: Contact page"} },
+		"message":          func(p *lead.Person) { p.Channels = []string{"webchat", "whatsapp"} },
+		"source":           func(p *lead.Person) { p.SourceInstances = []string{"roborder-fb"} },
+		"another instance": func(p *lead.Person) { p.SourceInstances = append(p.SourceInstances, "netcore-wa") },
+	}
+	for name, change := range changes {
+		q := *p
+		change(&q)
+		if tg.Agrees(own, &q) {
+			t.Errorf("%s changed: the record still agrees", name)
+		}
+		// What Update writes for the changed person agrees once read back.
+		if err := tg.Update(ctx, slug, &q); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if back := readBack(slug); !tg.Agrees(back, &q) {
+			t.Errorf("%s: the updated lead read back does not agree: %+v", name, back)
+		}
+		if err := tg.Update(ctx, slug, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own = readBack(slug)
+	unmapped := *p
+	unmapped.Status = "pending"
+	if !tg.Agrees(own, &unmapped) {
+		t.Error("an unmapped status disagrees, but Update never sends it")
+	}
+	placeholders := *p
+	placeholders.Emails, placeholders.LastName = nil, ""
+	if !tg.Agrees(own, &placeholders) {
+		t.Error("placeholder email and last name disagree, but Update keeps the CRM's values")
+	}
+	// A record stored before the source kept location and message.
+	old := *own
+	old.Attributes = map[string]string{"source": own.Attributes["source"]}
+	if tg.Agrees(&old, p) {
+		t.Error("a record without location and message agrees")
+	}
+	bad := *p
+	bad.FirstName = ""
+	if tg.Agrees(own, &bad) {
+		t.Error("a person the CRM would refuse agrees")
 	}
 }
