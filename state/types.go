@@ -268,6 +268,9 @@ func (t *Tx) PutIdentity(key, person string) error {
 	return t.b(bIdentity).Put([]byte(key), []byte(person))
 }
 
+// DeleteIdentity removes an identity key.
+func (t *Tx) DeleteIdentity(key string) error { return t.b(bIdentity).Delete([]byte(key)) }
+
 // --- persons
 
 // NewPersonID allocates the next person id.

@@ -3,6 +3,7 @@ package sync
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/leadsync/leadsync/connectors"
@@ -102,11 +103,15 @@ func (s *stager) stagePrepared(st *state.Store, pp *preparedPage) (StageStats, e
 				_, _ = tx.ReleaseMemoryOver(releaseBudget)
 			}
 		}
+		var dropped []string
 		for i := range pp.recs {
 			release()
-			if err := s.stageRecord(tx, &pp.recs[i], touched, &stats); err != nil {
+			if err := s.stageRecord(tx, &pp.recs[i], touched, &dropped, &stats); err != nil {
 				return fmt.Errorf("%s: record %s: %w", page.Label, pp.recs[i].rec.SourceID, err)
 			}
+		}
+		if err := dropIdentities(tx, dropped); err != nil {
+			return err
 		}
 		ids := make([]string, 0, len(touched))
 		for id := range touched {
@@ -152,7 +157,11 @@ func identityKeys(r *lead.Record) []string {
 
 func targetKey(id string) string { return "t:" + id }
 
-func (s *stager) stageRecord(tx *state.Tx, pr *preparedRecord, touched map[string]bool, stats *StageStats) error {
+// stageRecord stages one record: it joins the person its identity keys
+// find (merging persons it bridges), or a new one. The email and phone keys
+// the record's stored version gave and this one does not are added to
+// dropped, for dropIdentities once the whole page is staged.
+func (s *stager) stageRecord(tx *state.Tx, pr *preparedRecord, touched map[string]bool, dropped *[]string, stats *StageStats) error {
 	rec := pr.rec
 	key := rec.Key()
 	h := pr.hash
@@ -176,6 +185,13 @@ func (s *stager) stageRecord(tx *state.Tx, pr *preparedRecord, touched map[strin
 		return err
 	}
 	keys := identityKeys(&rec)
+	if had {
+		for _, k := range identityKeys(&old.Record) {
+			if !slices.Contains(keys, k) && !strings.HasPrefix(k, "t:") {
+				*dropped = append(*dropped, k)
+			}
+		}
+	}
 	if len(keys) == 0 && rec.FirstName == "" && rec.LastName == "" && len(rec.OtherPhones) == 0 {
 		// A conversation nobody can be named or reached from: nothing to
 		// push. It is kept (so an operator can see it) but joins no person.
@@ -228,6 +244,42 @@ func (s *stager) stageRecord(tx *state.Tx, pr *preparedRecord, touched map[strin
 	}
 	touched[survivor] = true
 	return put(state.StoredRecord{Person: survivor, Hash: h, Record: rec})
+}
+
+// dropIdentities removes each email or phone key no record of the person it
+// identifies gives any more (a corrected address, a changed number): kept,
+// it would join whoever gives it next, a stranger, to that person. A key
+// another record of the person still gives stays. A person merged from
+// several records stays one person.
+func dropIdentities(tx *state.Tx, keys []string) error {
+	for _, k := range keys {
+		owner := tx.Identity(k)
+		if owner == "" {
+			continue
+		}
+		p, ok, err := tx.Person(owner)
+		if err != nil {
+			return err
+		}
+		held := false
+		for _, rk := range p.Records {
+			r, ok, err := tx.RecordFields(rk)
+			if err != nil {
+				return err
+			}
+			if ok && slices.Contains(identityKeys(&r.Record), k) {
+				held = true
+				break
+			}
+		}
+		if ok && held {
+			continue
+		}
+		if err := tx.DeleteIdentity(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // join picks the person a record belongs to among the candidates its keys

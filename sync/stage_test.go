@@ -82,6 +82,49 @@ func TestJoinsAreTransitive(t *testing.T) {
 	}
 }
 
+// TestAContactNoRecordGivesAnyMoreIdentifiesNobody: Ali's record corrects
+// a mistyped email. The address he no longer gives is Sami's, who must
+// become a person of his own, not join Ali. An address another of Ali's
+// records still gives keeps identifying Ali, also when the record that gives
+// it comes in the same page as the change.
+func TestAContactNoRecordGivesAnyMoreIdentifiesNobody(t *testing.T) {
+	f := newFixture(t)
+	ali := rec("a", "1", "Ali", "Ben", []string{"sami@x.tn"}, []string{"+21620123456"})
+	f.stagePage("a", ali)
+	ali.Emails = []string{"ali@x.tn"}
+	f.stagePage("a", ali)
+	f.stagePage("b", rec("b", "7", "Sami", "Trabelsi", []string{"sami@x.tn"}, nil))
+	if n := f.persons(); n != 2 {
+		t.Fatalf("%d persons, want Ali and Sami apart", n)
+	}
+	owner := func(key string) string {
+		var p string
+		f.st.View(func(tx *state.Tx) error { p = tx.Identity(key); return nil })
+		return p
+	}
+	aliID := owner(state.PhoneKey("+21620123456"))
+	if o := owner(state.EmailKey("sami@x.tn")); o == aliID || o == "" {
+		t.Fatalf("sami@x.tn identifies %q, want Sami's own person (Ali is %s)", o, aliID)
+	}
+
+	// A second record gives ali@x.tn; the first stops giving it.
+	f.stagePage("c", rec("c", "1", "", "", []string{"ali@x.tn"}, nil))
+	ali.Emails = []string{"ali.new@x.tn"}
+	f.stagePage("a", ali)
+	if o := owner(state.EmailKey("ali@x.tn")); o != aliID {
+		t.Fatalf("ali@x.tn identifies %q, want Ali (%s): record c still gives it", o, aliID)
+	}
+	// In one page: record a/1 gives ali.new@x.tn up, record a/2 gives it.
+	ali.Emails = nil
+	f.stagePage("a", ali, rec("a", "2", "", "", []string{"ali.new@x.tn", "ali@x.tn"}, nil))
+	if o := owner(state.EmailKey("ali.new@x.tn")); o != aliID {
+		t.Fatalf("ali.new@x.tn identifies %q, want Ali (%s): record a/2 gives it", o, aliID)
+	}
+	if n := f.persons(); n != 2 {
+		t.Fatalf("%d persons, want 2", n)
+	}
+}
+
 func TestRecordJoiningTwoCRMLeadsIsAConflictNotAMerge(t *testing.T) {
 	f := newFixture(t)
 	f.stagePage("a", rec("a", "1", "Ali", "B", []string{"ali@x.tn"}, []string{"+21620123456"}))
