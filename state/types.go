@@ -165,7 +165,7 @@ func (*skipValue) UnmarshalJSON([]byte) error { return nil }
 // hash read from the record once and copied there (in a read-write
 // transaction), so the next look-up is cheap again.
 func (t *Tx) RecordHash(key string) (string, bool, error) {
-	if v := t.b(bRecHashes).Get([]byte(key)); v != nil {
+	if v := t.value(bRecHashes, []byte(key)); v != nil {
 		return string(v), true, nil
 	}
 	r, ok, err := t.Record(key)
@@ -258,7 +258,7 @@ func PhoneKey(p string) string { return "p:" + p }
 
 // Identity returns the person an identity key belongs to.
 func (t *Tx) Identity(key string) string {
-	v := t.b(bIdentity).Get([]byte(key))
+	v := t.value(bIdentity, []byte(key))
 	return string(v)
 }
 
@@ -353,7 +353,7 @@ func (t *Tx) ForEachPerson(fn func(Person) error) error {
 // Enqueue puts a person in the outbox, due now (keeping an existing entry's
 // backoff when it already waits).
 func (t *Tx) Enqueue(person string, now time.Time) error {
-	if t.b(bOutbox).Get([]byte(person)) != nil {
+	if t.value(bOutbox, []byte(person)) != nil {
 		return nil // already waiting: its entry (and backoff) stays as it is
 	}
 	if err := t.addCount(bOutbox, 1); err != nil {
@@ -472,7 +472,7 @@ func (t *Tx) DLQDepth() int { return t.count(bDLQ) }
 // --- target ids and create intents
 
 // TargetID returns the CRM id recorded for a person.
-func (t *Tx) TargetID(person string) string { return string(t.b(bTargetIDs).Get([]byte(person))) }
+func (t *Tx) TargetID(person string) string { return string(t.value(bTargetIDs, []byte(person))) }
 
 // PutTargetID records a person's CRM id (bare string value, like identities).
 func (t *Tx) PutTargetID(person, id string) error {
@@ -597,7 +597,7 @@ func initCounters(tx *bolt.Tx) error {
 }
 
 func (t *Tx) count(bucket []byte) int {
-	n, _ := strconv.Atoi(string(t.b(bMeta).Get(counterKey(bucket))))
+	n, _ := strconv.Atoi(string(t.value(bMeta, counterKey(bucket))))
 	return n
 }
 
@@ -607,7 +607,7 @@ func (t *Tx) addCount(bucket []byte, d int) error {
 
 // countNew counts key as a new entry of bucket unless it is already there.
 func (t *Tx) countNew(bucket []byte, key string) error {
-	if t.b(bucket).Get([]byte(key)) != nil {
+	if t.value(bucket, []byte(key)) != nil {
 		return nil
 	}
 	return t.addCount(bucket, 1)
@@ -615,7 +615,7 @@ func (t *Tx) countNew(bucket []byte, key string) error {
 
 // delCounted deletes key from a counted bucket, counting it when it was there.
 func (t *Tx) delCounted(bucket []byte, key string) error {
-	if t.b(bucket).Get([]byte(key)) == nil {
+	if t.value(bucket, []byte(key)) == nil {
 		return nil
 	}
 	if err := t.addCount(bucket, -1); err != nil {
