@@ -75,6 +75,19 @@ func (t *Tx) ReleaseMemoryOver(budget int64) (released bool, err error) {
 	return true, t.ReleaseMemory()
 }
 
+// ResidentFileGrowth is how much the process's file-backed resident memory
+// has grown since the last release (the measure Tx.ReleaseMemoryOver
+// compares with its budget), for a caller that paces its own checks; false
+// when it cannot be read, or before the first release.
+func ResidentFileGrowth() (int64, bool) {
+	now, ok := fileRSS.shared()
+	base := fileRSS.base.Load()
+	if !ok || base < 0 {
+		return 0, false
+	}
+	return now - base, true
+}
+
 // fileRSS follows the process's file-backed resident memory: the "shared"
 // field of /proc/self/statm (RssFile + RssShmem, in pages), read with pread
 // on a descriptor kept open. It includes the binary's own pages (~13 MB), so

@@ -317,6 +317,9 @@ type Tx struct {
 	// record added, hash recomputed). Reads see the cached value, and a
 	// walk of the bucket (ForEachPerson) flushes first.
 	dirty map[string]struct{}
+	// counts holds, in an Update's transaction, the changes of the bucket
+	// counters not yet written (see addCount); flush writes them.
+	counts map[string]int
 	// curs holds one cursor per bucket read through value: bbolt's
 	// Bucket.Get allocates a cursor and its stack for every call, and
 	// staging a record made a dozen of them (a fifth of the staging
@@ -325,8 +328,11 @@ type Tx struct {
 }
 
 // flush encodes and stores every person written since the last flush, in
-// id order.
+// id order, and the counters' changes.
 func (t *Tx) flush() error {
+	if err := t.flushCounts(); err != nil {
+		return err
+	}
 	if len(t.dirty) == 0 {
 		return nil
 	}

@@ -598,11 +598,42 @@ func initCounters(tx *bolt.Tx) error {
 
 func (t *Tx) count(bucket []byte) int {
 	n, _ := strconv.Atoi(string(t.value(bMeta, counterKey(bucket))))
-	return n
+	return n + t.counts[string(bucket)]
 }
 
+// addCount moves a bucket's counter by d. In an Update's transaction the
+// change is kept in the transaction (counts) and written once by flush:
+// staging a page of new persons moved the persons and outbox counters a
+// hundred times each.
 func (t *Tx) addCount(bucket []byte, d int) error {
-	return t.b(bMeta).Put(counterKey(bucket), strconv.AppendInt(nil, int64(t.count(bucket)+d), 10))
+	if t.dirty != nil {
+		if t.counts == nil {
+			t.counts = map[string]int{}
+		}
+		t.counts[string(bucket)] += d
+		return nil
+	}
+	return t.putCount(bucket, t.count(bucket)+d)
+}
+
+func (t *Tx) putCount(bucket []byte, n int) error {
+	return t.b(bMeta).Put(counterKey(bucket), strconv.AppendInt(nil, int64(n), 10))
+}
+
+// flushCounts writes the counters' changes kept by addCount.
+func (t *Tx) flushCounts() error {
+	for _, b := range countedBuckets {
+		d := t.counts[string(b)]
+		if d == 0 {
+			continue
+		}
+		n := t.count(b) // stored + d
+		delete(t.counts, string(b))
+		if err := t.putCount(b, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // countNew counts key as a new entry of bucket unless it is already there.

@@ -93,16 +93,12 @@ func (s *stager) stagePrepared(st *state.Store, pp *preparedPage) (StageStats, e
 	err := st.Update(func(tx *state.Tx) error {
 		stats = StageStats{Records: len(page.Records)}
 		touched := map[string]bool{}
-		// Every releaseCheckRecords records staged and persons recomputed,
-		// the state file's pages read so far are released if they have
-		// grown over releaseBudget (see there). Only memory is at stake: a
-		// failure to release changes nothing stored, and is ignored.
-		steps := 0
-		release := func() {
-			if steps++; steps%releaseCheckRecords == 0 {
-				_, _ = tx.ReleaseMemoryOver(releaseBudget)
-			}
-		}
+		// As records are staged and persons recomputed, the state file's
+		// pages read so far are released when they have grown over
+		// releaseBudget (see there), checked at the pace releasePacer sets.
+		// Only memory is at stake: a failure to release changes nothing
+		// stored, and is ignored.
+		release := newReleasePacer(tx).step
 		var dropped []string
 		for i := range pp.recs {
 			release()
@@ -204,8 +200,14 @@ func (s *stager) stageRecord(tx *state.Tx, pr *preparedRecord, touched map[strin
 	if had && old.Person != "" {
 		cands = append(cands, old.Person)
 	}
+	// unowned: the keys nobody holds. Joining moves only keys someone
+	// holds, so these are still free once the record's person is known.
+	var unowned []string
 	for _, k := range keys {
-		if p := tx.Identity(k); p != "" && !slices.Contains(cands, p) {
+		p := tx.Identity(k)
+		if p == "" {
+			unowned = append(unowned, k)
+		} else if !slices.Contains(cands, p) {
 			cands = append(cands, p)
 		}
 	}
@@ -230,11 +232,9 @@ func (s *stager) stageRecord(tx *state.Tx, pr *preparedRecord, touched map[strin
 	if err := tx.PutPerson(p); err != nil {
 		return err
 	}
-	for _, k := range keys {
-		if owner := tx.Identity(k); owner == "" {
-			if err := tx.PutIdentity(k, survivor); err != nil {
-				return err
-			}
+	for _, k := range unowned {
+		if err := tx.PutIdentity(k, survivor); err != nil {
+			return err
 		}
 	}
 	if rec.TargetID != "" && rec.Source == s.surv.Target && tx.TargetID(survivor) == "" {
@@ -467,4 +467,60 @@ func onlyFrom(recs []lead.Record, instance string) bool {
 		}
 	}
 	return instance != ""
+}
+
+// releasePacer spaces staging's checks of the state file's resident growth
+// (state.ResidentFileGrowth, a read of /proc/self/statm: ~3 µs, a check
+// every two steps was a sixth of the staging goroutine's time). After each
+// check it waits as many steps as, at the growth per step seen since the
+// check before, would use half of what is left of releaseBudget: 1 to
+// releaseMaxGap steps. Pages of the file already resident cost no check;
+// scattered reads of new pages bring the checks back to every step.
+type releasePacer struct {
+	growth  func() (int64, bool) // growth since the last release; false: unknown
+	release func()               // release the file's pages
+	over    func()               // release if over the budget (growth unknown)
+
+	n, next    int   // steps so far, and the step of the next check
+	lastN      int   // step of the last check
+	lastGrowth int64 // growth seen then (0 after a release)
+}
+
+// releaseMaxGap is the most steps between two checks: at the ~250 KB a step
+// can map (a few scattered reads, ~100 KB each with fault-around), it bounds
+// what a sudden run of new pages adds past the budget to a few MB.
+const releaseMaxGap = 8
+
+func newReleasePacer(tx *state.Tx) *releasePacer {
+	p := &releasePacer{
+		growth:  state.ResidentFileGrowth,
+		release: func() { _ = tx.ReleaseMemory() },
+		over:    func() { _, _ = tx.ReleaseMemoryOver(releaseBudget) },
+		next:    releaseCheckRecords,
+	}
+	p.lastGrowth, _ = p.growth()
+	return p
+}
+
+// step counts one record staged or person recomputed, and checks when due.
+func (p *releasePacer) step() {
+	if p.n++; p.n < p.next {
+		return
+	}
+	g, ok := p.growth()
+	if !ok {
+		p.over()
+		p.lastN, p.lastGrowth, p.next = p.n, 0, p.n+releaseCheckRecords
+		return
+	}
+	rate := float64(g-p.lastGrowth) / float64(p.n-p.lastN)
+	if g > releaseBudget {
+		p.release()
+		g = 0
+	}
+	gap := releaseMaxGap
+	if rate > 0 {
+		gap = max(1, min(releaseMaxGap, int(float64(releaseBudget-g)/2/rate)))
+	}
+	p.lastN, p.lastGrowth, p.next = p.n, g, p.n+gap
 }
