@@ -280,8 +280,9 @@ func needIntents(tx *state.Tx, ids []string) ([]string, error) {
 // store early when its oldest write has waited lastMaxWait (checked as
 // later ones arrive) and when a push fails or is deferred (pushOne). A
 // crash before a write commits leaves the person's create intent, and the
-// next attempt adopts the lead.
-func (p *pusher) commitLast(id string, fn func(*state.Tx) error) {
+// next attempt adopts the lead. after, when given, runs once the write is
+// committed (not when it failed).
+func (p *pusher) commitLast(id string, fn func(*state.Tx) error, after func()) {
 	p.async.Add(1)
 	p.asyncSlots <- struct{}{}
 	w := state.AsyncWrite{Fn: fn, Done: func(err error) {
@@ -289,6 +290,9 @@ func (p *pusher) commitLast(id string, fn func(*state.Tx) error) {
 		p.release(id)
 		<-p.asyncSlots
 		if err == nil {
+			if after != nil {
+				after()
+			}
 			return
 		}
 		p.log.Error("recording a push", "connector", p.name, "person", id, "err", err)
@@ -534,7 +538,23 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 	who := pushedPerson{id: id, records: sp.Records}
 	// done collects what the CRM answered, to be recorded together.
 	var done []func(tx *state.Tx) error
+	// notices are what the last run of record found to tell operators (a
+	// conflict): told once, after a commit of record succeeds (report), not
+	// as record runs: a group commit may run it twice, and record is
+	// committed again by the last write after the notes' in-flight marks.
+	var notices []func()
+	reported := false
+	report := func() {
+		if reported || len(notices) == 0 {
+			return
+		}
+		reported = true
+		for _, n := range notices {
+			n()
+		}
+	}
 	record := func(tx *state.Tx) error {
+		notices = notices[:0]
 		for _, f := range done {
 			if err := f(tx); err != nil {
 				return err
@@ -565,6 +585,7 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 			}); rerr != nil {
 				return errors.Join(err, rerr)
 			}
+			report()
 		}
 		return err
 	}
@@ -587,7 +608,11 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 				return err
 			}
 			if rival != "" {
-				return p.leadConflict(tx, who, rival, s)
+				n, err := p.leadConflict(tx, who, rival, s)
+				if n != nil {
+					notices = append(notices, n)
+				}
+				return err
 			}
 			if o == "" {
 				return nil
@@ -603,7 +628,7 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 		fieldsPushed = true
 	}
 	plans := planNotes(&merged, recs, sent, p.target.MaxNoteLen())
-	n, recordNotes, err := p.writeNotes(ctx, who, slug, plans, sent, adopted, record)
+	n, recordNotes, err := p.writeNotes(ctx, who, slug, plans, sent, adopted, record, report)
 	stats.Notes += n
 	if recordNotes != nil {
 		done = append(done, recordNotes)
@@ -632,7 +657,7 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 			return nil // restaged while we pushed: stays in the outbox, due now
 		}
 		return tx.Dequeue(id)
-	})
+	}, report)
 	return nil
 }
 
@@ -690,8 +715,9 @@ func (p *pusher) createOrAdopt(ctx context.Context, id string, merged *lead.Pers
 // rival, which holds its records now (itself, or the person it was merged
 // into meanwhile), already has another lead, recorded by a push that ran at
 // the same time: one person, two leads, for an operator to join (`leadsync
-// state conflicts` lists it, as staging's refused joins).
-func (p *pusher) leadConflict(tx *state.Tx, who pushedPerson, rival, slug string) error {
+// state conflicts` lists it, as staging's refused joins). notice counts it
+// and warns: the caller calls it once the conflict is committed.
+func (p *pusher) leadConflict(tx *state.Tx, who pushedPerson, rival, slug string) (notice func(), err error) {
 	cf := state.Conflict{Persons: []string{rival}, Key: targetKey(slug), At: p.now()}
 	if rival != who.id {
 		cf.Persons = append(cf.Persons, who.id)
@@ -700,14 +726,16 @@ func (p *pusher) leadConflict(tx *state.Tx, who pushedPerson, rival, slug string
 		cf.Record = who.records[0]
 	}
 	if err := tx.PutConflict(cf); err != nil {
-		return err
+		return nil, err
 	}
-	if p.metrics != nil {
-		p.metrics.conflicts.Inc()
-	}
-	p.log.Warn("push conflict: persons merged while their leads were created; the person has two leads, left for an operator",
-		"connector", p.name, "person", rival, "lead", tx.TargetID(rival), "second_lead", slug)
-	return nil
+	first := tx.TargetID(rival)
+	return func() {
+		if p.metrics != nil {
+			p.metrics.conflicts.Inc()
+		}
+		p.log.Warn("push conflict: persons merged while their leads were created; the person has two leads, left for an operator",
+			"connector", p.name, "person", rival, "lead", first, "second_lead", slug)
+	}, nil
 }
 
 // recordTargetID records a person's CRM id and clears its create intent.
@@ -779,7 +807,7 @@ func (w pushedPerson) owner(tx *state.Tx, slug string) (owner, rival string, err
 // notes it wrote and a function that records the ids of every note sent or
 // found (also when it fails midway), for the caller's next commit.
 func (p *pusher) writeNotes(ctx context.Context, who pushedPerson, slug string, plans []notePlan, sent map[string]string, adopted bool,
-	before func(*state.Tx) error) (int, func(*state.Tx) error, error) {
+	before func(*state.Tx) error, committed func()) (int, func(*state.Tx) error, error) {
 	var todo []*notePlan
 	for i := range plans {
 		if !allSent(plans[i].Keys, sent) {
@@ -854,6 +882,7 @@ func (p *pusher) writeNotes(ctx context.Context, who pushedPerson, slug string, 
 		}); err != nil {
 			return 0, nil, err
 		}
+		committed()
 	}
 	written := 0
 	for _, pl := range send {

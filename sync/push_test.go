@@ -1,8 +1,10 @@
 package sync
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
 	gosync "sync"
@@ -12,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/leadsync/leadsync/connectors"
 	"github.com/leadsync/leadsync/lead"
@@ -784,6 +787,43 @@ func TestMergedIntoAPersonWithALeadIsAConflictAndLosesNoNote(t *testing.T) {
 	}
 }
 
+// TestAPushConflictIsToldOnce: the conflict of the test above is stored
+// once, and counted and warned about once, after its commit: the push's
+// record of what the CRM answered is committed twice when notes are
+// written (the notes' in-flight marks, then the last write), and a group
+// commit may run it twice.
+func TestAPushConflictIsToldOnce(t *testing.T) {
+	f := newFixture(t)
+	f.push.concurrency = 1
+	var logs bytes.Buffer
+	f.push.log = slog.New(slog.NewTextHandler(&logs, nil))
+	f.push.metrics = NewMetrics("crm")
+	f.stagePage("chat", rec("chat", "b", "Bea", "Cid", []string{"bea@x.tn"}, []string{"+21620000002"}))
+	f.drain()
+	f.stagePage("robo", withConversation(rec("robo", "a", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620000001"}), "room1",
+		msg("m1", lead.SenderUser, "Hi from Ali", t0), msg("m2", lead.SenderAgent, "Hello Ali", t0.Add(time.Minute))))
+	f.target.beforeCreate = func(*lead.Person) {
+		f.target.beforeCreate = nil
+		f.stagePage("chat", rec("chat", "link", "Bea", "Cid", []string{"bea@x.tn"}, []string{"+21620000001"}))
+	}
+	f.drain()
+	f.clock = f.clock.Add(time.Hour)
+	f.drain()
+	if cs := conflicts(f); len(cs) != 1 {
+		t.Fatalf("conflicts %+v, want 1", cs)
+	}
+	if n := strings.Count(logs.String(), "push conflict"); n != 1 {
+		t.Errorf("%d push conflict warnings, want 1:\n%s", n, logs.String())
+	}
+	var m dto.Metric
+	if err := f.push.metrics.conflicts.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.GetCounter().GetValue(); n != 1 {
+		t.Errorf("leadsync_merge_conflicts_total %v, want 1", n)
+	}
+}
+
 // Two persons created at once, one merged into the other meanwhile: the
 // survivor keeps the first lead recorded, the other lead is a conflict, and
 // both conversations end up once on the survivor's lead.
@@ -838,7 +878,7 @@ func TestAClaimEndsWhenTheLastWriteCommits(t *testing.T) {
 	held := make(chan error, 1)
 	go func() { held <- f.st.Update(func(*state.Tx) error { close(entered); <-release; return nil }) }()
 	<-entered
-	p.commitLast("A", func(*state.Tx) error { return nil })
+	p.commitLast("A", func(*state.Tx) error { return nil }, nil)
 	if p.claim("B", keys) {
 		t.Error("B claimed A's records before A's last write committed")
 	}
