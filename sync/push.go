@@ -386,6 +386,7 @@ func (p *pusher) pushOne(ctx context.Context, id string) (PushStats, error) {
 	p.flushLast()
 	if errors.Is(err, errPersonBusy) {
 		stats.Retrying++
+		p.result("retry")
 		p.log.Debug("push deferred", "connector", p.name, "person", id, "why", err)
 		return stats, p.st.Batch(func(tx *state.Tx) error {
 			it, ok, err := tx.OutboxItem(id)

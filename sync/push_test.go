@@ -696,6 +696,7 @@ func TestSurvivorWaitsWhileTheMergedPersonsPushIsUnrecorded(t *testing.T) {
 	f := newFixture(t)
 	f.push.concurrency = 1
 	f.push.chunk = 1 // the survivor, enqueued mid-drain, is read by this drain
+	f.push.metrics = NewMetrics("crm")
 	f.stagePage("robo",
 		rec("robo", "a", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620000001"}),
 		rec("robo", "y", "Yan", "Xu", []string{"yan@x.tn"}, []string{"+21620000008"}),
@@ -712,6 +713,14 @@ func TestSurvivorWaitsWhileTheMergedPersonsPushIsUnrecorded(t *testing.T) {
 	}
 	if s := f.drain(); s.Created != 3 || s.Retrying != 1 {
 		t.Errorf("first drain %+v, want Ali, Yan and Zed created and Bea waiting", s)
+	}
+	// The wait is a retry for operators too.
+	var m dto.Metric
+	if err := f.push.metrics.pushes.WithLabelValues("retry").Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.GetCounter().GetValue(); n != 1 {
+		t.Errorf("leadsync_pushes_total{result=\"retry\"} %v after Bea waited, want 1", n)
 	}
 	f.clock = f.clock.Add(time.Hour)
 	if s := f.drain(); s.Created != 0 || s.Updated != 1 {
