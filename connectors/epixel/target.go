@@ -138,12 +138,15 @@ func (t *Target) Agrees(own *lead.Record, p *lead.Person) bool {
 		got, ok := own.Attributes[key]
 		return ok && got == want
 	}
+	// The source is one of the CRM's own choices: a CRM may give it back in
+	// its own case.
+	source := f.Source == "" || strings.EqualFold(own.Attributes["source"], f.Source)
 	return own.FirstName == f.FirstName &&
 		(f.placeholderLastName || own.LastName == f.LastName) &&
 		(f.placeholderEmail || f.Email == "" || slices.Contains(own.Emails, canonEmail(f.Email))) &&
 		(p.Phone() == "" || slices.Contains(own.Phones, p.Phone())) &&
 		(!f.statusMapped || strings.EqualFold(strings.TrimSpace(own.Status), f.Status)) &&
-		attr("source", f.Source) && attr("location", f.Location) && attr("message", f.Message)
+		source && attr("location", f.Location) && attr("message", f.Message)
 }
 
 // Get reads the lead id with its notes.

@@ -558,6 +558,16 @@ func TestWhatUpdateWroteReadBackAgrees(t *testing.T) {
 	if !tg.Agrees(own, &placeholders) {
 		t.Error("placeholder email and last name disagree, but Update keeps the CRM's values")
 	}
+	// The CRM gives its source choice back in its own case: still agrees.
+	recased := *own
+	recased.Attributes = map[string]string{}
+	for k, v := range own.Attributes {
+		recased.Attributes[k] = v
+	}
+	recased.Attributes["source"] = strings.ToUpper(own.Attributes["source"])
+	if !tg.Agrees(&recased, p) {
+		t.Error("the source in another case disagrees")
+	}
 	// A record stored before the source kept location and message.
 	old := *own
 	old.Attributes = map[string]string{"source": own.Attributes["source"]}
