@@ -106,25 +106,68 @@ func (s *Source) start(cur connectors.Cursor, now time.Time) time.Time {
 	return now.Add(-backfill)
 }
 
+// maxWindowPasses bounds how many times one window is read (see pullWindow).
+const maxWindowPasses = 3
+
+// pullWindow reads one window page by page. Pages are numbered, so a user
+// who leaves the window while it is read (they interact again: their last
+// interaction moves past its end) shifts every later user one place up, and
+// the user moved from the next page onto one already read would be skipped;
+// the window lies behind the cursor afterwards, so they would never be read.
+// When the total the service gives changes between the window's first and
+// last page, the window is read again, up to maxWindowPasses times, before
+// its last page carries the cursor; a user already read in an earlier pass
+// is not read again (their transcripts are not fetched twice).
 func (s *Source) pullWindow(ctx context.Context, ws, we, now time.Time, emit func(connectors.Page) error) error {
+	seen := map[string]bool{}
+	for pass := 1; ; pass++ {
+		again, err := s.pullWindowPass(ctx, ws, we, now, pass, seen, emit)
+		if err != nil || !again {
+			return err
+		}
+		s.log.Info("users left the window while it was read; reading it again", "connector", s.in.Name,
+			"window", ws.Format(time.RFC3339)+".."+we.Format(time.RFC3339), "pass", pass+1)
+	}
+}
+
+// pullWindowPass reads the window once; again reports that the window must
+// be read once more (its last page was emitted without the cursor).
+func (s *Source) pullWindowPass(ctx context.Context, ws, we, now time.Time, pass int, seen map[string]bool,
+	emit func(connectors.Page) error) (again bool, err error) {
 	var prevIDs string
+	firstTotal, changed := -1, false
 	for page := 1; ; page++ {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("%s: %w", s.in.Name, err)
+			return false, fmt.Errorf("%s: %w", s.in.Name, err)
 		}
 		label := fmt.Sprintf("users %s..%s page %d", ws.Format(time.RFC3339), we.Format(time.RFC3339), page)
+		if pass > 1 {
+			label += fmt.Sprintf(" (pass %d)", pass)
+		}
 		up, err := s.api.users(ctx, s.opts.Channels, ws, we, page, s.opts.PageSize, label)
 		if err != nil {
-			return err
+			return false, err
+		}
+		if up.Total.Set {
+			if firstTotal < 0 {
+				firstTotal = up.Total.V
+			} else if up.Total.V != firstTotal {
+				changed = true
+			}
 		}
 		p := connectors.Page{Label: label}
 		var ids []string
 		for i, raw := range up.Users {
+			if pass > 1 && seen[userKey(raw)] {
+				ids = append(ids, userKey(raw))
+				continue
+			}
 			rec, probs, err := s.record(ctx, raw, now, fmt.Sprintf("%s: user %d", label, i+1))
 			if err != nil {
-				return err
+				return false, err
 			}
 			p.Problems = append(p.Problems, probs...)
+			seen[userKey(raw)] = true
 			if rec == nil {
 				continue
 			}
@@ -146,21 +189,27 @@ func (s *Source) pullWindow(ctx context.Context, ws, we, now time.Time, emit fun
 			joined = raw.String()
 		}
 		if more && page > 1 && joined != "" && joined == prevIDs {
-			return fmt.Errorf("%s: %s: the service answered the same users as the previous page; stopping", s.in.Name, label)
+			return false, fmt.Errorf("%s: %s: the service answered the same users as the previous page; stopping", s.in.Name, label)
 		}
 		prevIDs = joined
-		if !more {
+		again = !more && changed && pass < maxWindowPasses
+		if !more && !again {
 			c, _ := json.Marshal(cursor{End: we})
 			p.Cursor = c
 		}
 		if err := emit(p); err != nil {
-			return err
+			return false, err
 		}
 		if !more {
-			return nil
+			return again, nil
 		}
 	}
 }
+
+// userKey identifies a user of a users page across passes: its raw JSON
+// (the same user, unchanged, answers the same bytes; a changed one is read
+// again, which costs only its transcripts).
+func userKey(raw json.RawMessage) string { return string(raw) }
 
 // record maps one user, fetching its transcripts. A user that cannot be
 // decoded or has no userId returns a nil record and problems; an error is

@@ -591,3 +591,56 @@ func TestMalformedTranscriptsPageFailsNamingIt(t *testing.T) {
 		t.Fatalf("err = %v, want it to name the transcripts page", err)
 	}
 }
+
+// TestAUserLeavingTheWindowWhileItIsReadSkipsNobody: five users in a past
+// window, read two a page. After the first page, its first user interacts
+// again and leaves the window: the users behind move one place up, and "c"
+// moves onto the page already read. Pages are numbered, so "c" would never
+// be read (the window is behind the cursor afterwards); the total the
+// service gives drops, and the window is read again before its last page
+// carries the cursor, without fetching the transcripts of the users read.
+func TestAUserLeavingTheWindowWhileItIsReadSkipsNobody(t *testing.T) {
+	e := newEnv(t, map[string]any{"window": "10d", "page_size": 2})
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		e.fake.AddUsers(netcoretest.User{UserID: id, BotUserID: id, ChannelName: "webchat", LastInteracted: ts(t0.Add(-3 * 24 * time.Hour))})
+	}
+	pages, err := e.pull(t, nil, func(p connectors.Page) {
+		if len(p.Records) > 0 && p.Records[0].SourceID == "a" {
+			e.fake.UpdateUser("a", func(u *netcoretest.User) { u.LastInteracted = ts(t0.Add(time.Minute)) })
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	cursors := 0
+	for i, p := range pages {
+		for _, r := range p.Records {
+			count[r.SourceID]++
+		}
+		if p.Cursor != nil {
+			cursors++
+			if i != len(pages)-1 {
+				t.Errorf("page %d of %d (%s) carries the cursor", i+1, len(pages), p.Label)
+			}
+		}
+	}
+	if d := cmp.Diff(map[string]int{"a": 1, "b": 1, "c": 1, "d": 1, "e": 1}, count); d != "" {
+		t.Errorf("users read (-want +got):\n%s", d)
+	}
+	if cursors != 1 {
+		t.Errorf("%d pages carry the cursor, want the last one only", cursors)
+	}
+	transcripts := map[string]int{}
+	for _, r := range e.requests(t, "transcripts") {
+		transcripts[fmt.Sprint(r["botUserId"])]++
+	}
+	if len(transcripts) != 5 {
+		t.Errorf("transcripts read for %v, want the five users", transcripts)
+	}
+	for id, n := range transcripts {
+		if n != 1 {
+			t.Errorf("transcripts of %s read %d times, want once", id, n)
+		}
+	}
+}

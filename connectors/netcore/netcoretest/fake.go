@@ -164,6 +164,20 @@ func (f *Fake) SetNameKey(k string) { f.mu.Lock(); f.shape.NameKey = k; f.mu.Unl
 // AddUsers appends users, served in the order added.
 func (f *Fake) AddUsers(us ...User) { f.mu.Lock(); f.users = append(f.users, us...); f.mu.Unlock() }
 
+// UpdateUser changes the stored user userID (a user interacting again moves
+// its last interaction date); it reports whether the user exists.
+func (f *Fake) UpdateUser(userID string, fn func(*User)) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.users {
+		if f.users[i].UserID == userID {
+			fn(&f.users[i])
+			return true
+		}
+	}
+	return false
+}
+
 // AddTranscript appends entries to a bot user's transcript.
 func (f *Fake) AddTranscript(channelID int, botUserID string, es ...Entry) {
 	f.mu.Lock()
