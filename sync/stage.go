@@ -3,7 +3,6 @@ package sync
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/leadsync/leadsync/connectors"
@@ -137,16 +136,24 @@ func (s *stager) stagePrepared(st *state.Store, pp *preparedPage) (StageStats, e
 	return stats, err
 }
 
+// identityKeys are the keys a record is found by: its contact keys and,
+// for a record of the CRM itself, its CRM id.
 func identityKeys(r *lead.Record) []string {
+	keys := contactKeys(r)
+	if r.TargetID != "" {
+		keys = append(keys, targetKey(r.TargetID))
+	}
+	return keys
+}
+
+// contactKeys are the identity keys of a record's emails and phones.
+func contactKeys(r *lead.Record) []string {
 	var keys []string
 	for _, e := range r.Emails {
 		keys = append(keys, state.EmailKey(e))
 	}
 	for _, p := range r.Phones {
 		keys = append(keys, state.PhoneKey(p))
-	}
-	if r.TargetID != "" {
-		keys = append(keys, targetKey(r.TargetID))
 	}
 	return keys
 }
@@ -182,8 +189,8 @@ func (s *stager) stageRecord(tx *state.Tx, pr *preparedRecord, touched map[strin
 	}
 	keys := identityKeys(&rec)
 	if had {
-		for _, k := range identityKeys(&old.Record) {
-			if !slices.Contains(keys, k) && !strings.HasPrefix(k, "t:") {
+		for _, k := range contactKeys(&old.Record) {
+			if !slices.Contains(keys, k) {
 				*dropped = append(*dropped, k)
 			}
 		}
@@ -257,29 +264,36 @@ func dropIdentities(tx *state.Tx, keys []string) error {
 		if owner == "" {
 			continue
 		}
-		p, ok, err := tx.Person(owner)
+		held, err := personGives(tx, owner, k)
 		if err != nil {
 			return err
 		}
-		held := false
-		for _, rk := range p.Records {
-			r, ok, err := tx.RecordFields(rk)
-			if err != nil {
+		if !held {
+			if err := tx.DeleteIdentity(k); err != nil {
 				return err
 			}
-			if ok && slices.Contains(identityKeys(&r.Record), k) {
-				held = true
-				break
-			}
-		}
-		if ok && held {
-			continue
-		}
-		if err := tx.DeleteIdentity(k); err != nil {
-			return err
 		}
 	}
 	return nil
+}
+
+// personGives reports whether a record of the person gives contact key k
+// (false for a person that is gone).
+func personGives(tx *state.Tx, person, k string) (bool, error) {
+	p, ok, err := tx.Person(person)
+	if err != nil || !ok {
+		return false, err
+	}
+	for _, rk := range p.Records {
+		r, ok, err := tx.RecordFields(rk)
+		if err != nil {
+			return false, err
+		}
+		if ok && slices.Contains(contactKeys(&r.Record), k) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // join picks the person a record belongs to among the candidates its keys
@@ -470,8 +484,8 @@ func onlyFrom(recs []lead.Record, instance string) bool {
 }
 
 // releasePacer spaces staging's checks of the state file's resident growth
-// (state.ResidentFileGrowth, a read of /proc/self/statm: ~3 µs, a check
-// every two steps was a sixth of the staging goroutine's time). After each
+// (state.ResidentFileGrowth, a read of /proc/self/statm: ~3 µs; a check
+// every two steps was an eighth of the staging goroutine's CPU). After each
 // check it waits as many steps as, at the growth per step seen since the
 // check before, would use half of what is left of releaseBudget: 1 to
 // releaseMaxGap steps. Pages of the file already resident cost no check;
