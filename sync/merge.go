@@ -124,12 +124,9 @@ func (s Survivorship) Merge(id string, recs []lead.Record) lead.Person {
 }
 
 // contentHash is the hash of what the CRM would receive for a person: its
-// merged fields (fieldsHash) and the identities of all its messages.
-func contentHash(p *lead.Person, recs []lead.Record) (all, fields string) {
-	q := *p
-	q.ID, q.Won = "", nil
-	fb, _ := gojson.Marshal(q) // encoding/json's bytes (state.TestCodecMatchesEncodingJSON)
-	fh := sha256.Sum256(fb)
+// merged fields (fieldsSum) and the identities of all its messages.
+func contentHash(p *lead.Person, recs []lead.Record) string {
+	fh := fieldsSum(p)
 	h := sha256.New()
 	h.Write(fh[:])
 	var keys []string
@@ -145,7 +142,21 @@ func contentHash(p *lead.Person, recs []lead.Record) (all, fields string) {
 		h.Write([]byte(k))
 		h.Write([]byte{0})
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16]), hex.EncodeToString(fh[:16])
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// fieldsHash is the hash of a person's merged fields alone: what an update
+// sends (Person.PushedFields).
+func fieldsHash(p *lead.Person) string {
+	fh := fieldsSum(p)
+	return hex.EncodeToString(fh[:16])
+}
+
+func fieldsSum(p *lead.Person) [sha256.Size]byte {
+	q := *p
+	q.ID, q.Won = "", nil
+	fb, _ := gojson.Marshal(q) // encoding/json's bytes (state.TestCodecMatchesEncodingJSON)
+	return sha256.Sum256(fb)
 }
 
 // messageKey identifies a message across runs: instance, conversation, message.

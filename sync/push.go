@@ -532,10 +532,11 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 	if !p.claim(id, sp.Records) {
 		return errPersonBusy
 	}
-	// The content hash to record as pushed is the staged one (sp.Hash), read
-	// with the records merged here: recomputed, it differs from it after a
-	// change of merge.priority, and the person never left the outbox.
-	_, fieldsHash := contentHash(&merged, recs)
+	// Only the fields' hash is computed here: the content hash recorded as
+	// pushed is the staged one (sp.Hash), read with the records merged here;
+	// recomputed, it differed from it after a change of merge.priority, and
+	// the person never left the outbox.
+	fields := fieldsHash(&merged)
 	who := pushedPerson{id: id, records: sp.Records}
 	// done collects what the CRM answered, to be recorded together.
 	var done []func(tx *state.Tx) error
@@ -568,10 +569,10 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 		if err != nil || !ok {
 			return err
 		}
-		cur.PushedFields = fieldsHash
+		cur.PushedFields = fields
 		return tx.PutPerson(cur)
 	}
-	fieldsPushed := false // the CRM holds fieldsHash's fields (created with them, or updated)
+	fieldsPushed := false // the CRM holds these fields (created with them, or updated)
 	// fail records what was written before err, so that a retry neither
 	// repeats it nor has to find it out, then returns err.
 	fail := func(err error) error {
@@ -621,7 +622,7 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 			return recordTargetID(tx, o, s)
 		})
 	}
-	if !fieldsPushed && sp.PushedFields != fieldsHash && !p.targetAgrees(recs, slug, &merged) {
+	if !fieldsPushed && sp.PushedFields != fields && !p.targetAgrees(recs, slug, &merged) {
 		if err := p.target.Update(ctx, slug, &merged); err != nil {
 			return fail(err)
 		}
@@ -650,7 +651,7 @@ func (p *pusher) push(ctx context.Context, id string, stats *PushStats) error {
 			return err
 		}
 		cur.PushedHash = sp.Hash
-		cur.PushedFields = fieldsHash
+		cur.PushedFields = fields
 		if err := tx.PutPerson(cur); err != nil {
 			return err
 		}
@@ -772,31 +773,32 @@ type pushedPerson struct {
 // they are not): owner returns "" and the holder as rival. "" and no rival
 // when no holder is found (the records are gone too).
 func (w pushedPerson) owner(tx *state.Tx, slug string) (owner, rival string, err error) {
-	holder := ""
-	if _, ok, err := tx.Person(w.id); err != nil {
+	holder, err := w.holder(tx)
+	if err != nil || holder == "" {
 		return "", "", err
-	} else if ok {
-		holder = w.id
-	}
-	for _, k := range w.records {
-		if holder != "" {
-			break
-		}
-		r, ok, err := tx.RecordFields(k)
-		if err != nil {
-			return "", "", err
-		}
-		if ok && r.Person != "" {
-			holder = r.Person
-		}
-	}
-	if holder == "" {
-		return "", "", nil
 	}
 	if t := tx.TargetID(holder); t != "" && t != slug {
 		return "", holder, nil
 	}
 	return holder, "", nil
+}
+
+// holder is the person that holds the pushed person's records now: itself,
+// or the person it was merged into; "" when the records are gone.
+func (w pushedPerson) holder(tx *state.Tx) (string, error) {
+	if _, ok, err := tx.Person(w.id); err != nil || ok {
+		return w.id, err
+	}
+	for _, k := range w.records {
+		r, ok, err := tx.RecordFields(k)
+		if err != nil {
+			return "", err
+		}
+		if ok && r.Person != "" {
+			return r.Person, nil
+		}
+	}
+	return "", nil
 }
 
 // writeNotes writes the planned notes not yet written. When the lead was

@@ -459,7 +459,7 @@ func (s *stager) recompute(tx *state.Tx, id string) (bool, error) {
 	if len(recs) == 0 {
 		return false, nil
 	}
-	h, _ := contentHash(&merged, recs)
+	h := contentHash(&merged, recs)
 	if h == p.Hash {
 		return false, nil
 	}
