@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"slices"
 	"sort"
@@ -119,7 +120,7 @@ const maxWindowPasses = 3
 // its last page carries the cursor; a user already read in an earlier pass
 // is not read again (their transcripts are not fetched twice).
 func (s *Source) pullWindow(ctx context.Context, ws, we, now time.Time, emit func(connectors.Page) error) error {
-	seen := map[string]bool{}
+	seen := seenUsers{seed: maphash.MakeSeed(), keys: map[uint64]struct{}{}}
 	for pass := 1; ; pass++ {
 		again, err := s.pullWindowPass(ctx, ws, we, now, pass, seen, emit)
 		if err != nil || !again {
@@ -132,7 +133,7 @@ func (s *Source) pullWindow(ctx context.Context, ws, we, now time.Time, emit fun
 
 // pullWindowPass reads the window once; again reports that the window must
 // be read once more (its last page was emitted without the cursor).
-func (s *Source) pullWindowPass(ctx context.Context, ws, we, now time.Time, pass int, seen map[string]bool,
+func (s *Source) pullWindowPass(ctx context.Context, ws, we, now time.Time, pass int, seen seenUsers,
 	emit func(connectors.Page) error) (again bool, err error) {
 	var prevIDs string
 	firstTotal, changed := -1, false
@@ -158,8 +159,9 @@ func (s *Source) pullWindowPass(ctx context.Context, ws, we, now time.Time, pass
 		p := connectors.Page{Label: label}
 		var ids []string
 		for i, raw := range up.Users {
-			if pass > 1 && seen[userKey(raw)] {
-				ids = append(ids, userKey(raw))
+			key := seen.key(raw)
+			if _, read := seen.keys[key]; read && pass > 1 {
+				ids = append(ids, strconv.FormatUint(key, 16))
 				continue
 			}
 			rec, probs, err := s.record(ctx, raw, now, fmt.Sprintf("%s: user %d", label, i+1))
@@ -167,7 +169,7 @@ func (s *Source) pullWindowPass(ctx context.Context, ws, we, now time.Time, pass
 				return false, err
 			}
 			p.Problems = append(p.Problems, probs...)
-			seen[userKey(raw)] = true
+			seen.keys[key] = struct{}{}
 			if rec == nil {
 				continue
 			}
@@ -206,10 +208,16 @@ func (s *Source) pullWindowPass(ctx context.Context, ws, we, now time.Time, pass
 	}
 }
 
-// userKey identifies a user of a users page across passes: its raw JSON
-// (the same user, unchanged, answers the same bytes; a changed one is read
-// again, which costs only its transcripts).
-func userKey(raw json.RawMessage) string { return string(raw) }
+// seenUsers are the users a window's passes have read, by a 64-bit hash of
+// their raw JSON (the same user, unchanged, answers the same bytes; a
+// changed one is read again, which costs only its transcripts): 8 bytes a
+// user, not the user's JSON, for a window that may hold many thousands.
+type seenUsers struct {
+	seed maphash.Seed
+	keys map[uint64]struct{}
+}
+
+func (s seenUsers) key(raw json.RawMessage) uint64 { return maphash.Bytes(s.seed, raw) }
 
 // record maps one user, fetching its transcripts. A user that cannot be
 // decoded or has no userId returns a nil record and problems; an error is
