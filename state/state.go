@@ -325,6 +325,9 @@ type Tx struct {
 	// staging a record made a dozen of them (a fifth of the staging
 	// benchmark's allocated bytes).
 	curs map[string]*bolt.Cursor
+	// ov, in a speculative transaction (Store.Speculate), takes every write
+	// and is read before the snapshot tx is: see speculate.go.
+	ov *Overlay
 }
 
 // flush encodes and stores every person written since the last flush, in
@@ -362,6 +365,11 @@ func (t *Tx) b(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
 // that a cursor be repositioned after a change, which Seek does). A nested
 // bucket reads as nil, as with Get.
 func (t *Tx) value(bucket, key []byte) []byte {
+	if t.ov != nil {
+		if v, ok := t.ov.lookup(bucket, key); ok {
+			return v
+		}
+	}
 	c := t.curs[string(bucket)]
 	if c == nil {
 		if t.curs == nil {
@@ -393,10 +401,10 @@ func (t *Tx) put(bucket []byte, key string, v any) error {
 	if err != nil {
 		return err
 	}
-	return t.b(bucket).Put([]byte(key), raw)
+	return t.putRaw(bucket, []byte(key), raw)
 }
 
-func (t *Tx) del(bucket []byte, key string) error { return t.b(bucket).Delete([]byte(key)) }
+func (t *Tx) del(bucket []byte, key string) error { return t.delRaw(bucket, []byte(key)) }
 
 // versioned wraps every stored value.
 type versioned struct {

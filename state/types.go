@@ -96,7 +96,7 @@ func (t *Tx) DeleteCursor(instance string) error { return t.del(bCursors, instan
 // Cursors lists every saved cursor by instance.
 func (t *Tx) Cursors() (map[string]Cursor, error) {
 	out := map[string]Cursor{}
-	err := t.b(bCursors).ForEach(func(k, v []byte) error {
+	err := t.forEach(bCursors, func(k, v []byte) error {
 		var c Cursor
 		if err := decode(v, &c); err != nil {
 			return err
@@ -172,8 +172,8 @@ func (t *Tx) RecordHash(key string) (string, bool, error) {
 	if err != nil || !ok {
 		return "", false, err
 	}
-	if t.tx.Writable() && r.Hash != "" {
-		if err := t.b(bRecHashes).Put([]byte(key), []byte(r.Hash)); err != nil {
+	if (t.ov != nil || t.tx.Writable()) && r.Hash != "" {
+		if err := t.putRaw(bRecHashes, []byte(key), []byte(r.Hash)); err != nil {
 			return "", false, err
 		}
 	}
@@ -192,10 +192,10 @@ func (t *Tx) PutRecord(key string, r StoredRecord) error {
 
 // putRecordRaw stores r, encoded as raw, with its hash and in the cache.
 func (t *Tx) putRecordRaw(key string, r StoredRecord, raw []byte) error {
-	if err := t.b(bRecords).Put([]byte(key), raw); err != nil {
+	if err := t.putRaw(bRecords, []byte(key), raw); err != nil {
 		return err
 	}
-	if err := t.b(bRecHashes).Put([]byte(key), []byte(r.Hash)); err != nil {
+	if err := t.putRaw(bRecHashes, []byte(key), []byte(r.Hash)); err != nil {
 		return err
 	}
 	if t.recs != nil {
@@ -265,17 +265,17 @@ func (t *Tx) Identity(key string) string {
 // PutIdentity points an identity key at a person. Identity values are bare
 // person ids (not versioned JSON): they are the hottest keys and carry nothing else.
 func (t *Tx) PutIdentity(key, person string) error {
-	return t.b(bIdentity).Put([]byte(key), []byte(person))
+	return t.putRaw(bIdentity, []byte(key), []byte(person))
 }
 
 // DeleteIdentity removes an identity key.
-func (t *Tx) DeleteIdentity(key string) error { return t.b(bIdentity).Delete([]byte(key)) }
+func (t *Tx) DeleteIdentity(key string) error { return t.delRaw(bIdentity, []byte(key)) }
 
 // --- persons
 
 // NewPersonID allocates the next person id.
 func (t *Tx) NewPersonID() (string, error) {
-	n, err := t.b(bPersons).NextSequence()
+	n, err := t.nextSequence(bPersons)
 	if err != nil {
 		return "", err
 	}
@@ -339,7 +339,7 @@ func (t *Tx) ForEachPerson(fn func(Person) error) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
-	return t.b(bPersons).ForEach(func(k, v []byte) error {
+	return t.forEach(bPersons, func(k, v []byte) error {
 		var p Person
 		if err := decode(v, &p); err != nil {
 			return err
@@ -383,7 +383,7 @@ func (t *Tx) Dequeue(person string) error { return t.delCounted(bOutbox, person)
 // Due lists the persons whose outbox entries are due at now, at most limit
 // (0: all), and the earliest NextAt among those not yet due.
 func (t *Tx) Due(now time.Time, limit int) (due []string, next time.Time, err error) {
-	err = t.b(bOutbox).ForEach(func(k, v []byte) error {
+	err = t.forEach(bOutbox, func(k, v []byte) error {
 		var it OutboxItem
 		if err := decode(v, &it); err != nil {
 			return err
@@ -406,7 +406,10 @@ func (t *Tx) Due(now time.Time, limit int) (due []string, next time.Time, err er
 // its own. more reports that it stopped before the end; next covers only
 // the entries it passed.
 func (t *Tx) DueAfter(now time.Time, after string, limit int) (due []string, next time.Time, more bool, err error) {
-	c := t.b(bOutbox).Cursor()
+	c, err := t.cursor(bOutbox)
+	if err != nil {
+		return nil, next, false, err
+	}
 	k, v := c.First()
 	if after != "" {
 		k, v = c.Seek([]byte(after))
@@ -438,7 +441,7 @@ func (t *Tx) OutboxDepth() int { return t.count(bOutbox) }
 
 // AddDLQ stores an entry under a new id and returns it.
 func (t *Tx) AddDLQ(e DLQEntry) (string, error) {
-	n, err := t.b(bDLQ).NextSequence()
+	n, err := t.nextSequence(bDLQ)
 	if err != nil {
 		return "", err
 	}
@@ -452,7 +455,7 @@ func (t *Tx) AddDLQ(e DLQEntry) (string, error) {
 // DLQ lists the entries in id order.
 func (t *Tx) DLQ() ([]DLQEntry, error) {
 	var out []DLQEntry
-	err := t.b(bDLQ).ForEach(func(k, v []byte) error {
+	err := t.forEach(bDLQ, func(k, v []byte) error {
 		var e DLQEntry
 		if err := decode(v, &e); err != nil {
 			return err
@@ -476,7 +479,7 @@ func (t *Tx) TargetID(person string) string { return string(t.value(bTargetIDs, 
 
 // PutTargetID records a person's CRM id (bare string value, like identities).
 func (t *Tx) PutTargetID(person, id string) error {
-	return t.b(bTargetIDs).Put([]byte(person), []byte(id))
+	return t.putRaw(bTargetIDs, []byte(person), []byte(id))
 }
 
 // DeleteTargetID forgets a person's CRM id.
@@ -501,14 +504,17 @@ func noteKey(person, key string) []byte { return []byte(person + "\x00" + key) }
 
 // PutNote records a note key as written (id may be "" for "in flight").
 func (t *Tx) PutNote(person, key, id string) error {
-	return t.b(bNotes).Put(noteKey(person, key), []byte(id))
+	return t.putRaw(bNotes, noteKey(person, key), []byte(id))
 }
 
 // Notes lists a person's note keys and ids.
 func (t *Tx) Notes(person string) (map[string]string, error) {
 	out := map[string]string{}
 	prefix := []byte(person + "\x00")
-	c := t.b(bNotes).Cursor()
+	c, err := t.cursor(bNotes)
+	if err != nil {
+		return nil, err
+	}
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		out[strings.TrimPrefix(string(k), string(prefix))] = string(v)
 	}
@@ -525,7 +531,7 @@ func (t *Tx) MoveNotes(from, to string) error {
 		if err := t.PutNote(to, k, v); err != nil {
 			return err
 		}
-		if err := t.b(bNotes).Delete(noteKey(from, k)); err != nil {
+		if err := t.delRaw(bNotes, noteKey(from, k)); err != nil {
 			return err
 		}
 	}
@@ -546,7 +552,7 @@ func (t *Tx) PutConflict(c Conflict) error {
 // Conflicts lists the recorded conflicts.
 func (t *Tx) Conflicts() ([]Conflict, error) {
 	var out []Conflict
-	err := t.b(bConflicts).ForEach(func(k, v []byte) error {
+	err := t.forEach(bConflicts, func(k, v []byte) error {
 		var c Conflict
 		if err := decode(v, &c); err != nil {
 			return err
@@ -617,7 +623,7 @@ func (t *Tx) addCount(bucket []byte, d int) error {
 }
 
 func (t *Tx) putCount(bucket []byte, n int) error {
-	return t.b(bMeta).Put(counterKey(bucket), strconv.AppendInt(nil, int64(n), 10))
+	return t.putRaw(bMeta, counterKey(bucket), strconv.AppendInt(nil, int64(n), 10))
 }
 
 // flushCounts writes the counters' changes kept by addCount.
@@ -656,4 +662,4 @@ func (t *Tx) delCounted(bucket []byte, key string) error {
 }
 
 // DeleteNote removes a note key.
-func (t *Tx) DeleteNote(person, key string) error { return t.b(bNotes).Delete(noteKey(person, key)) }
+func (t *Tx) DeleteNote(person, key string) error { return t.delRaw(bNotes, noteKey(person, key)) }

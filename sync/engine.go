@@ -196,7 +196,11 @@ func (e *Engine) RunSource(ctx context.Context, name string, progress Progress) 
 			// Preparing the page (hashing and encoding its records) is done
 			// here, before emit waits for the page in flight.
 			pp := e.stage.prepare(e.store, name, p)
-			return pipe.emit(func() error { return e.stagePage(pp, &res, log, progress) })
+			var sp *speculatedPage
+			return pipe.emit(func(parents []*state.Overlay) *state.Overlay {
+				sp = e.stage.speculate(e.store, pp, parents)
+				return sp.ov
+			}, func(*state.Overlay) error { return e.stagePage(sp, &res, log, progress) })
 		})
 		switch err := pipe.wait(); {
 		case err == nil:
@@ -239,13 +243,16 @@ func (e *Engine) RunSource(ctx context.Context, name string, progress Progress) 
 	return res
 }
 
-// stagePage stages one page of a source run and accounts for it in res. It
-// runs in stagePipe's goroutine, one page at a time.
-func (e *Engine) stagePage(pp *preparedPage, res *RunResult, log *slog.Logger, progress Progress) error {
-	name, p := pp.instance, pp.page
-	st, err := e.stage.stagePrepared(e.store, pp)
+// stagePage commits one speculated page of a source run and accounts for
+// it in res. It runs in stagePipe's goroutines, one page at a time, in order.
+func (e *Engine) stagePage(sp *speculatedPage, res *RunResult, log *slog.Logger, progress Progress) error {
+	name, p := sp.pp.instance, sp.pp.page
+	st, rerun, err := e.stage.commitSpeculated(e.store, sp)
 	if err != nil {
 		return fmt.Errorf("staging %s: %w", p.Label, err)
+	}
+	if rerun {
+		log.Debug("page staged again: the store changed while it was staged ahead", "page", p.Label)
 	}
 	res.Pages++
 	res.Problems += len(p.Problems)
@@ -271,54 +278,141 @@ func (e *Engine) stagePage(pp *preparedPage, res *RunResult, log *slog.Logger, p
 	return nil
 }
 
-// stagePipe stages a source's pages one behind its emits, so that the
-// source fetches and decodes page N+1 while page N's transaction runs (and
-// waits for its fsync): emit starts fn in a goroutine after the previous
-// page's fn has finished, and returns that page's error, if any, without
-// starting fn. A failed page therefore stops the pull at the next emit (and
-// any emit after it returns the same error, even from a source that broke
-// its contract and went on), and a page's cursor still moves only in its own
-// transaction; wait returns the error of the page still in flight. One page
-// more is held in memory.
+// stagePipe stages a source's pages behind its emits in two steps, so
+// that the source fetches and decodes page N+2 while page N+1 is staged
+// against a snapshot (speculated: state.Speculate) and page N commits (and
+// waits for its fsyncs). emit waits for the previous page's speculation,
+// and the commit of the page before it, then starts the page's own
+// speculation in a goroutine, which commits the page once the previous
+// page's commit has succeeded. Page order is kept: a page commits
+// only after every page before it, and not at all after a failed one, so a
+// cursor still moves only in its own page's transaction, never ahead of what
+// is stored. emit returns the first failed page's error, once known, without
+// starting its page: a failed page stops the pull within two emits (and
+// every emit after it returns the same error, even from a source that broke
+// its contract and went on); wait returns once every page is done, with the
+// first error. Two pages more are held in memory.
+//
+// A page's speculation reads through the overlays of the pages before it
+// that are not committed yet (their parents): state.Apply tells whether the
+// speculation still holds when its turn comes, and commit runs the page
+// again in a plain transaction when it does not.
 type stagePipe struct {
-	inFlight chan error // the running page's result; nil when none
-	err      error      // the first page error: nothing is staged after it
+	last, beforeLast *pipePage // the pages emitted last; nil before the first
+
+	mu          gosync.Mutex
+	err         error       // the first page error: nothing is committed after it
+	uncommitted []*pipePage // speculated, not yet committed, oldest first
+	// recovering: the last page committed was not applied as speculated
+	// (it was staged again). The page after it read through its overlay
+	// and will be staged again too; a page emitted now waits for the
+	// page before it to commit before it speculates, so that one stale
+	// overlay does not make every page after it stale in turn.
+	recovering bool
 }
 
-func (p *stagePipe) emit(fn func() error) error {
-	if err := p.wait(); err != nil {
+// pipePage is one page in the pipe.
+type pipePage struct {
+	ov       *state.Overlay
+	specDone chan struct{} // closed when the speculation is over (ov set)
+	done     chan struct{} // closed when the page is committed or has failed
+	err      error         // the page's error, set before done is closed
+}
+
+// emit starts a page: spec (nil: none) runs first, given the overlays of
+// the pages not yet committed, newest first, and returns the page's
+// overlay; commit runs once the page before has committed, given that
+// overlay.
+func (p *stagePipe) emit(spec func(parents []*state.Overlay) *state.Overlay, commit func(*state.Overlay) error) error {
+	prev := p.last
+	if p.beforeLast != nil {
+		<-p.beforeLast.done // at most two pages in flight
+	}
+	if prev != nil {
+		<-prev.specDone
+		p.mu.Lock()
+		wait := p.recovering || (prev.ov != nil && prev.ov.Void())
+		p.mu.Unlock()
+		if wait {
+			<-prev.done
+		}
+	}
+	p.mu.Lock()
+	err := p.err
+	var parents []*state.Overlay
+	for i := len(p.uncommitted) - 1; i >= 0; i-- {
+		if ov := p.uncommitted[i].ov; ov != nil {
+			parents = append(parents, ov)
+		}
+	}
+	p.mu.Unlock()
+	if err != nil {
 		return err
 	}
-	if p.err != nil {
-		return p.err
-	}
-	done := make(chan error, 1)
-	go func() {
-		defer func() {
-			// A panic here would not reach the scheduler's recovery, which
-			// guards only the run's own goroutine: it is the page's failure
-			// instead of the end of the process.
-			if r := recover(); r != nil {
-				done <- fmt.Errorf("panic while staging: %v\n%s", r, debug.Stack())
-			}
-		}()
-		done <- fn()
-	}()
-	p.inFlight = done
+	pg := &pipePage{specDone: make(chan struct{}), done: make(chan struct{})}
+	p.last, p.beforeLast = pg, prev
+	go p.run(pg, prev, parents, spec, commit)
 	return nil
 }
 
-// wait returns once no page is in flight, with the error of the one that was.
+func (p *stagePipe) run(pg, prev *pipePage, parents []*state.Overlay, spec func([]*state.Overlay) *state.Overlay, commit func(*state.Overlay) error) {
+	specDone := false
+	defer func() {
+		// A panic here would not reach the scheduler's recovery, which
+		// guards only the run's own goroutine: it is the page's failure
+		// instead of the end of the process.
+		if r := recover(); r != nil {
+			pg.err = fmt.Errorf("panic while staging: %v\n%s", r, debug.Stack())
+			if !specDone {
+				close(pg.specDone)
+			}
+			if prev != nil {
+				<-prev.done // keep the order: a page is done after the one before
+			}
+			p.finish(pg)
+		}
+	}()
+	if spec != nil {
+		pg.ov = spec(parents)
+	}
+	p.mu.Lock()
+	p.uncommitted = append(p.uncommitted, pg)
+	p.mu.Unlock()
+	specDone = true
+	close(pg.specDone)
+	if prev != nil {
+		<-prev.done
+		if prev.err != nil {
+			pg.err = prev.err
+			p.finish(pg)
+			return
+		}
+	}
+	pg.err = commit(pg.ov)
+	p.finish(pg)
+}
+
+// finish takes a page out of the uncommitted ones (its commit is over, or it
+// never comes), records its error and tells the next page.
+func (p *stagePipe) finish(pg *pipePage) {
+	p.mu.Lock()
+	p.uncommitted = slices.DeleteFunc(p.uncommitted, func(x *pipePage) bool { return x == pg })
+	p.recovering = pg.ov != nil && !pg.ov.Applied()
+	if pg.err != nil && p.err == nil {
+		p.err = pg.err
+	}
+	p.mu.Unlock()
+	close(pg.done)
+}
+
+// wait returns once every page emitted is done, with the first error.
 func (p *stagePipe) wait() error {
-	if p.inFlight == nil {
-		return nil
+	if p.last != nil {
+		<-p.last.done
 	}
-	err := <-p.inFlight
-	p.inFlight = nil
-	if err != nil && p.err == nil {
-		p.err = err
-	}
-	return err
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
 }
 
 func (s *StageStats) add(o StageStats) {

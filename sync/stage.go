@@ -85,12 +85,86 @@ func (s *stager) prepare(st *state.Store, instance string, page connectors.Page)
 	return pp
 }
 
-// stagePrepared is StagePage for a prepared page.
+// pageOutcome is what staging a page's function found: its counts, and the
+// conflicts to report once the page is committed (not before: a function
+// may run twice, speculated then again in a plain transaction).
+type pageOutcome struct {
+	stats     StageStats
+	conflicts []state.Conflict
+}
+
+// stagePrepared is StagePage for a prepared page, in a plain transaction.
 func (s *stager) stagePrepared(st *state.Store, pp *preparedPage) (StageStats, error) {
-	instance, page := pp.instance, pp.page
-	var stats StageStats
+	var out pageOutcome
+	fn := s.pageFunc(pp, &out)
 	err := st.Update(func(tx *state.Tx) error {
-		stats = StageStats{Records: len(page.Records)}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if s.beforeCommit != nil {
+			return s.beforeCommit()
+		}
+		return nil
+	})
+	if err != nil {
+		return out.stats, err
+	}
+	s.report(&out)
+	return out.stats, nil
+}
+
+// speculatedPage is a page staged against a snapshot (state.Speculate),
+// its writes held in ov until applied.
+type speculatedPage struct {
+	pp  *preparedPage
+	ov  *state.Overlay
+	out pageOutcome
+}
+
+// speculate stages a prepared page against a snapshot of the store read
+// through parents (the overlays of the pages before it not yet committed,
+// newest first), so that it runs while the page before it commits.
+func (s *stager) speculate(st *state.Store, pp *preparedPage, parents []*state.Overlay) *speculatedPage {
+	sp := &speculatedPage{pp: pp}
+	sp.ov = st.Speculate(parents, s.pageFunc(pp, &sp.out))
+	return sp
+}
+
+// commitSpeculated writes a speculated page in one transaction, or, when
+// its speculation failed or the store changed under it (a push committed,
+// a page before it was staged again), stages the page again in a plain
+// transaction. rerun reports the second case.
+func (s *stager) commitSpeculated(st *state.Store, sp *speculatedPage) (stats StageStats, rerun bool, err error) {
+	applied, err := st.Apply(sp.ov, s.beforeCommit)
+	if err != nil {
+		return sp.out.stats, false, err
+	}
+	if !applied {
+		stats, err := s.stagePrepared(st, sp.pp)
+		return stats, true, err
+	}
+	s.report(&sp.out)
+	return sp.out.stats, false, nil
+}
+
+func (s *stager) report(out *pageOutcome) {
+	if s.conflict == nil {
+		return
+	}
+	for _, cf := range out.conflicts {
+		s.conflict(cf)
+	}
+}
+
+// pageFunc is the staging transaction's function for a prepared page: its
+// records, the identity joins they make, every touched person recomputed
+// (and enqueued when its content hash changed), and the source's advanced
+// cursor. It fills out anew each time it runs.
+func (s *stager) pageFunc(pp *preparedPage, out *pageOutcome) func(*state.Tx) error {
+	instance, page := pp.instance, pp.page
+	return func(tx *state.Tx) error {
+		*out = pageOutcome{stats: StageStats{Records: len(page.Records)}}
+		stats := &out.stats
 		touched := map[string]bool{}
 		// As records are staged and persons recomputed, the state file's
 		// pages read so far are released when they have grown over
@@ -101,7 +175,7 @@ func (s *stager) stagePrepared(st *state.Store, pp *preparedPage) (StageStats, e
 		var dropped []string
 		for i := range pp.recs {
 			release()
-			if err := s.stageRecord(tx, &pp.recs[i], touched, &dropped, &stats); err != nil {
+			if err := s.stageRecord(tx, &pp.recs[i], touched, &dropped, out); err != nil {
 				return fmt.Errorf("%s: record %s: %w", page.Label, pp.recs[i].rec.SourceID, err)
 			}
 		}
@@ -124,16 +198,10 @@ func (s *stager) stagePrepared(st *state.Store, pp *preparedPage) (StageStats, e
 			}
 		}
 		if page.Cursor != nil {
-			if err := tx.PutCursor(instance, state.Cursor{Cursor: page.Cursor, SavedAt: s.now()}); err != nil {
-				return err
-			}
-		}
-		if s.beforeCommit != nil {
-			return s.beforeCommit()
+			return tx.PutCursor(instance, state.Cursor{Cursor: page.Cursor, SavedAt: s.now()})
 		}
 		return nil
-	})
-	return stats, err
+	}
 }
 
 // identityKeys are the keys a record is found by: its contact keys and,
@@ -164,7 +232,8 @@ func targetKey(id string) string { return "t:" + id }
 // find (merging persons it bridges), or a new one. The email and phone keys
 // the record's stored version gave and this one does not are added to
 // dropped, for dropIdentities once the whole page is staged.
-func (s *stager) stageRecord(tx *state.Tx, pr *preparedRecord, touched map[string]bool, dropped *[]string, stats *StageStats) error {
+func (s *stager) stageRecord(tx *state.Tx, pr *preparedRecord, touched map[string]bool, dropped *[]string, out *pageOutcome) error {
+	stats := &out.stats
 	rec := pr.rec
 	key := rec.Key()
 	h := pr.hash
@@ -218,7 +287,7 @@ func (s *stager) stageRecord(tx *state.Tx, pr *preparedRecord, touched map[strin
 			cands = append(cands, p)
 		}
 	}
-	survivor, err := s.join(tx, key, keys, cands, touched, stats)
+	survivor, err := s.join(tx, key, keys, cands, touched, out)
 	if err != nil {
 		return err
 	}
@@ -300,7 +369,7 @@ func personGives(tx *state.Tx, person, k string) (bool, error) {
 // found, merging candidates into one. Two persons that the CRM already
 // knows under different ids are never merged silently: the conflict is
 // recorded, counted and left for an operator.
-func (s *stager) join(tx *state.Tx, recKey string, keys, cands []string, touched map[string]bool, stats *StageStats) (string, error) {
+func (s *stager) join(tx *state.Tx, recKey string, keys, cands []string, touched map[string]bool, out *pageOutcome) (string, error) {
 	if len(cands) == 0 {
 		id, err := tx.NewPersonID()
 		if err != nil {
@@ -321,14 +390,12 @@ func (s *stager) join(tx *state.Tx, recKey string, keys, cands []string, touched
 			continue
 		}
 		if cs := tx.TargetID(c); cs != "" && slug != "" && cs != slug {
-			stats.Conflicts++
+			out.stats.Conflicts++
 			cf := state.Conflict{Record: recKey, Persons: []string{survivor, c}, Key: sharedKey(tx, keys, c), At: s.now()}
 			if err := tx.PutConflict(cf); err != nil {
 				return "", err
 			}
-			if s.conflict != nil {
-				s.conflict(cf)
-			}
+			out.conflicts = append(out.conflicts, cf)
 			continue
 		}
 		if err := mergeInto(tx, c, survivor); err != nil {

@@ -234,7 +234,10 @@ func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Ti
 		var pipe stagePipe
 		for _, vp := range vendor[from:to] {
 			pp := s.prepare(st, vp[0].source, normalise(vp))
-			if err := pipe.emit(func() error { _, err := s.stagePrepared(st, pp); return err }); err != nil {
+			var sp *speculatedPage
+			spec := func(parents []*state.Overlay) *state.Overlay { sp = s.speculate(st, pp, parents); return sp.ov }
+			commit := func(*state.Overlay) error { _, _, err := s.commitSpeculated(st, sp); return err }
+			if err := pipe.emit(spec, commit); err != nil {
 				b.Fatal(err)
 			}
 		}
