@@ -148,6 +148,43 @@ func TestRecordJoiningTwoCRMLeadsIsAConflictNotAMerge(t *testing.T) {
 	})
 }
 
+// A page speculated while another page commits is staged again, not
+// applied stale: the other page took the person id the speculation gave
+// Zed. Its conflict is reported once, for the page as committed.
+func TestAStaleSpeculationIsStagedAgainAndReportsItsConflictOnce(t *testing.T) {
+	f := newFixture(t)
+	f.stagePage("a", rec("a", "1", "Ali", "B", []string{"ali@x.tn"}, []string{"+21620123456"}))
+	f.stagePage("b", rec("b", "1", "Sami", "C", []string{"sami@x.tn"}, []string{"+21698123456"}))
+	f.drain() // both now have CRM slugs
+	var conflicts []state.Conflict
+	f.stage.conflict = func(c state.Conflict) { conflicts = append(conflicts, c) }
+	page := connectors.Page{Label: "page c", Cursor: connectors.Cursor("c"), Records: []lead.Record{
+		rec("c", "9", "", "", []string{"ali@x.tn", "sami@x.tn"}, nil),
+		rec("c", "10", "Zed", "", []string{"zed@x.tn"}, nil),
+	}}
+	sp := f.stage.speculate(f.st, f.stage.prepare(f.st, "c", page), nil)
+	f.stagePage("d", rec("d", "1", "Dora", "", []string{"dora@x.tn"}, nil)) // commits meanwhile
+	stats, rerun, err := f.stage.commitSpeculated(f.st, sp)
+	if err != nil || !rerun {
+		t.Fatalf("commitSpeculated: rerun %v, err %v; want the page staged again", rerun, err)
+	}
+	if stats.Conflicts != 1 || len(conflicts) != 1 {
+		t.Errorf("conflicts: %d counted, %d reported; want 1 and 1", stats.Conflicts, len(conflicts))
+	}
+	if n := f.persons(); n != 4 {
+		t.Errorf("%d persons, want 4 (Ali, Sami, Dora, Zed)", n)
+	}
+	f.st.View(func(tx *state.Tx) error {
+		if z, d := tx.Identity(state.EmailKey("zed@x.tn")), tx.Identity(state.EmailKey("dora@x.tn")); z == "" || z == d {
+			t.Errorf("Zed is %q and Dora %q: want two persons", z, d)
+		}
+		return nil
+	})
+	if c := f.cursor("c"); c != "c" {
+		t.Errorf("cursor %q, want c", c)
+	}
+}
+
 func TestMergeOfTwoPersonsWithoutCRMIdsKeepsOneOutboxEntry(t *testing.T) {
 	f := newFixture(t)
 	f.stagePage("a", rec("a", "1", "Ali", "", []string{"ali@x.tn"}, nil), rec("a", "2", "", "", nil, []string{"+21620123456"}))
