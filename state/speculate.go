@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"sync/atomic"
 
@@ -137,10 +138,10 @@ func (s *Store) Apply(ov *Overlay, before func() error) (bool, error) {
 		if !ov.current(tx.ID() - 1) {
 			return nil
 		}
-		for _, name := range sortedKeys(ov.writes) {
+		for _, name := range slices.Sorted(maps.Keys(ov.writes)) {
 			b := tx.Bucket([]byte(name))
 			m := ov.writes[name]
-			for _, k := range sortedKeys(m) {
+			for _, k := range slices.Sorted(maps.Keys(m)) {
 				w := m[k]
 				var err error
 				if w.del {
@@ -192,15 +193,6 @@ func (o *Overlay) current(last int) bool {
 	// want is now the commit before the oldest parent's: the snapshot must
 	// have seen it.
 	return o.snap >= want
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // --- the transaction's write and walk primitives, which a speculative

@@ -200,7 +200,7 @@ func (e *Engine) RunSource(ctx context.Context, name string, progress Progress) 
 			return pipe.emit(func(parents []*state.Overlay) *state.Overlay {
 				sp = e.stage.speculate(e.store, pp, parents)
 				return sp.ov
-			}, func(*state.Overlay) error { return e.stagePage(sp, &res, log, progress) })
+			}, func() error { return e.stagePage(sp, &res, log, progress) })
 		})
 		switch err := pipe.wait(); {
 		case err == nil:
@@ -321,9 +321,8 @@ type pipePage struct {
 
 // emit starts a page: spec (nil: none) runs first, given the overlays of
 // the pages not yet committed, newest first, and returns the page's
-// overlay; commit runs once the page before has committed, given that
-// overlay.
-func (p *stagePipe) emit(spec func(parents []*state.Overlay) *state.Overlay, commit func(*state.Overlay) error) error {
+// overlay; commit runs once the page before has committed.
+func (p *stagePipe) emit(spec func(parents []*state.Overlay) *state.Overlay, commit func() error) error {
 	prev := p.last
 	if p.beforeLast != nil {
 		<-p.beforeLast.done // at most two pages in flight
@@ -355,7 +354,7 @@ func (p *stagePipe) emit(spec func(parents []*state.Overlay) *state.Overlay, com
 	return nil
 }
 
-func (p *stagePipe) run(pg, prev *pipePage, parents []*state.Overlay, spec func([]*state.Overlay) *state.Overlay, commit func(*state.Overlay) error) {
+func (p *stagePipe) run(pg, prev *pipePage, parents []*state.Overlay, spec func([]*state.Overlay) *state.Overlay, commit func() error) {
 	specDone := false
 	defer func() {
 		// A panic here would not reach the scheduler's recovery, which
@@ -388,7 +387,7 @@ func (p *stagePipe) run(pg, prev *pipePage, parents []*state.Overlay, spec func(
 			return
 		}
 	}
-	pg.err = commit(pg.ov)
+	pg.err = commit()
 	p.finish(pg)
 }
 

@@ -107,16 +107,16 @@ func TestStagePipeStagesNothingAfterAnError(t *testing.T) {
 	boom := errors.New("boom")
 	ran := 0
 	release := make(chan struct{})
-	if err := p.emit(nil, func(*state.Overlay) error { <-release; ran++; return boom }); err != nil {
+	if err := p.emit(nil, func() error { <-release; ran++; return boom }); err != nil {
 		t.Fatalf("first emit = %v, want nil (its page is staged behind)", err)
 	}
 	// Page 1 is still committing: page 2 is taken, and will never commit.
-	if err := p.emit(nil, func(*state.Overlay) error { ran++; return nil }); err != nil {
+	if err := p.emit(nil, func() error { ran++; return nil }); err != nil {
 		t.Fatalf("second emit = %v, want nil (page 1 not yet committed)", err)
 	}
 	close(release)
 	for i := range 2 {
-		if err := p.emit(nil, func(*state.Overlay) error { ran++; return nil }); !errors.Is(err, boom) {
+		if err := p.emit(nil, func() error { ran++; return nil }); !errors.Is(err, boom) {
 			t.Fatalf("emit %d after the failure = %v, want %v", i+3, err, boom)
 		}
 	}
@@ -192,14 +192,14 @@ func TestFailureOfTheLastPageFailsTheRun(t *testing.T) {
 // A panic while staging is the page's error, not the end of the process.
 func TestPanicWhileStagingIsThePagesError(t *testing.T) {
 	var p stagePipe
-	if err := p.emit(nil, func(*state.Overlay) error { panic("boom") }); err != nil {
+	if err := p.emit(nil, func() error { panic("boom") }); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.wait(); err == nil || !strings.Contains(err.Error(), "panic while staging: boom") {
 		t.Fatalf("wait = %v, want the panic as an error", err)
 	}
 	ran := false
-	if err := p.emit(nil, func(*state.Overlay) error { ran = true; return nil }); err == nil || ran {
+	if err := p.emit(nil, func() error { ran = true; return nil }); err == nil || ran {
 		t.Errorf("emit after a failure: err %v, ran %v; want the failure and nothing run", err, ran)
 	}
 }

@@ -215,8 +215,8 @@ const benchChunk = 10
 
 // stageAll stages the vendor pages into a fresh store at path as RunSource
 // does: this goroutine normalises each page, as a source decodes it, and
-// emits it to a stagePipe, which stages it while the next page is
-// normalised. It times stretches of benchChunk pages, from the first
+// emits it to a stagePipe, which speculates it while the page before
+// commits and the next page is normalised, then commits it. It times stretches of benchChunk pages, from the first
 // page's normalisation to the last page's commit (the pipeline starts empty
 // in each, as at the start of a pull), and after each calls between with
 // the stretch's page range, untimed.
@@ -236,7 +236,7 @@ func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Ti
 			pp := s.prepare(st, vp[0].source, normalise(vp))
 			var sp *speculatedPage
 			spec := func(parents []*state.Overlay) *state.Overlay { sp = s.speculate(st, pp, parents); return sp.ov }
-			commit := func(*state.Overlay) error { _, _, err := s.commitSpeculated(st, sp); return err }
+			commit := func() error { _, _, err := s.commitSpeculated(st, sp); return err }
 			if err := pipe.emit(spec, commit); err != nil {
 				b.Fatal(err)
 			}
