@@ -49,8 +49,9 @@ type Page struct {
 // Pull reads from cursor to the end of what the vendor has now and calls emit
 // once per page, in order. It must stop and return emit's error as soon as
 // emit returns one. The engine stages a page while the source fetches the
-// next one: emit may return before its page is stored, and then returns an
-// earlier page's staging error, if any, at the next call; the source must
+// next ones: emit may return before its page is stored, and then returns an
+// earlier page's staging error, if any, at one of the next two calls (a page
+// is speculated while the one before it commits); the source must
 // not modify a page's records after passing it to emit. After ctx is
 // cancelled it must return promptly with an error wrapping ctx.Err(); pages
 // already emitted stay staged.

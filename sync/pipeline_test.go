@@ -43,7 +43,7 @@ func (f *fixture) cursor(instance string) string {
 	return string(c.Cursor)
 }
 
-// TestRunSourceStagesEveryPageBeforeReturning: with pages staged one behind
+// TestRunSourceStagesEveryPageBeforeReturning: with pages staged behind
 // the source's emits, the last one is still committed before RunSource
 // returns, with its cursor.
 func TestRunSourceStagesEveryPageBeforeReturning(t *testing.T) {
