@@ -125,16 +125,23 @@ func TestAContactNoRecordGivesAnyMoreIdentifiesNobody(t *testing.T) {
 	}
 }
 
-func TestRecordJoiningTwoCRMLeadsIsAConflictNotAMerge(t *testing.T) {
+// twoCRMPersons stages Ali and Sami and pushes both (each has a CRM id),
+// and collects the conflicts the stager reports from then on.
+func twoCRMPersons(t *testing.T) (*fixture, *[]state.Conflict) {
 	f := newFixture(t)
 	f.stagePage("a", rec("a", "1", "Ali", "B", []string{"ali@x.tn"}, []string{"+21620123456"}))
 	f.stagePage("b", rec("b", "1", "Sami", "C", []string{"sami@x.tn"}, []string{"+21698123456"}))
-	f.drain() // both now have CRM slugs
+	f.drain()
 	var conflicts []state.Conflict
 	f.stage.conflict = func(c state.Conflict) { conflicts = append(conflicts, c) }
+	return f, &conflicts
+}
+
+func TestRecordJoiningTwoCRMLeadsIsAConflictNotAMerge(t *testing.T) {
+	f, conflicts := twoCRMPersons(t)
 	s := f.stagePage("c", rec("c", "9", "", "", []string{"ali@x.tn", "sami@x.tn"}, nil))
-	if s.Conflicts != 1 || len(conflicts) != 1 {
-		t.Fatalf("conflicts = %d (%v), want 1", s.Conflicts, conflicts)
+	if s.Conflicts != 1 || len(*conflicts) != 1 {
+		t.Fatalf("conflicts = %d (%v), want 1", s.Conflicts, *conflicts)
 	}
 	if f.persons() != 2 {
 		t.Fatalf("persons = %d, want the two CRM persons kept apart", f.persons())
@@ -152,12 +159,7 @@ func TestRecordJoiningTwoCRMLeadsIsAConflictNotAMerge(t *testing.T) {
 // applied stale: the other page took the person id the speculation gave
 // Zed. Its conflict is reported once, for the page as committed.
 func TestAStaleSpeculationIsStagedAgainAndReportsItsConflictOnce(t *testing.T) {
-	f := newFixture(t)
-	f.stagePage("a", rec("a", "1", "Ali", "B", []string{"ali@x.tn"}, []string{"+21620123456"}))
-	f.stagePage("b", rec("b", "1", "Sami", "C", []string{"sami@x.tn"}, []string{"+21698123456"}))
-	f.drain() // both now have CRM slugs
-	var conflicts []state.Conflict
-	f.stage.conflict = func(c state.Conflict) { conflicts = append(conflicts, c) }
+	f, conflicts := twoCRMPersons(t)
 	page := connectors.Page{Label: "page c", Cursor: connectors.Cursor("c"), Records: []lead.Record{
 		rec("c", "9", "", "", []string{"ali@x.tn", "sami@x.tn"}, nil),
 		rec("c", "10", "Zed", "", []string{"zed@x.tn"}, nil),
@@ -168,8 +170,8 @@ func TestAStaleSpeculationIsStagedAgainAndReportsItsConflictOnce(t *testing.T) {
 	if err != nil || !rerun {
 		t.Fatalf("commitSpeculated: rerun %v, err %v; want the page staged again", rerun, err)
 	}
-	if stats.Conflicts != 1 || len(conflicts) != 1 {
-		t.Errorf("conflicts: %d counted, %d reported; want 1 and 1", stats.Conflicts, len(conflicts))
+	if stats.Conflicts != 1 || len(*conflicts) != 1 {
+		t.Errorf("conflicts: %d counted, %d reported; want 1 and 1", stats.Conflicts, len(*conflicts))
 	}
 	if n := f.persons(); n != 4 {
 		t.Errorf("%d persons, want 4 (Ali, Sami, Dora, Zed)", n)
