@@ -46,7 +46,11 @@ func NormalizePhone(raw, region string) (string, error) {
 	if strings.HasPrefix(s, "00") {
 		s = "+" + s[2:]
 	}
-	n, err := phonenumbers.Parse(s, strings.ToUpper(region))
+	region = strings.ToUpper(region)
+	if e, ok := fastE164(s, region); ok {
+		return e, nil
+	}
+	n, err := phonenumbers.Parse(s, region)
 	if err != nil {
 		return "", fmt.Errorf("phone %q: %w", Mask(raw), err)
 	}

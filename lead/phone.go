@@ -1,0 +1,215 @@
+package lead
+
+import (
+	"regexp/syntax"
+	"strconv"
+	gosync "sync"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// The common spellings of a phone number are read here without the
+// library's parser, which runs a dozen regular expressions (half of its
+// time goes to looking for an extension) and took ~10 µs a number, the
+// largest single cost of normalising a record. fastE164 takes only what it
+// can read exactly as phonenumbers.Parse does; anything else goes to the
+// library (NormalizePhone), so the two can never disagree:
+//
+//   - ASCII digits with spaces, dashes or dots between them, after a '+' or
+//     written in the default region. No letters, parentheses or other marks,
+//     so no extension, "tel:" form, alpha number or second number (Parse
+//     reads those), and normalising is dropping the separators;
+//   - a national number that does not start with 0 (Parse would keep
+//     leading zeros as Italian-style zeros) nor with the national prefix of
+//     the region it is read in, in a region whose national prefix for parsing
+//     is a plain string of digits (or none) with no transform rule (so
+//     nothing else could be stripped or rewritten);
+//   - written in the region: a region whose international dialling prefix
+//     always starts with 0 (so a number not starting with 0 has none), and a
+//     number that does not start with the region's own country code (Parse
+//     may take that as the country code);
+//   - and the library's own IsValidNumber accepts the result. An invalid
+//     one goes to the library too, for its error.
+//
+// The rules come from the library's own metadata (MetadataCollection), read
+// once. TestFastPhoneAgreesWithTheLibrary compares the two on every
+// region's example numbers written in several ways and on random numbers;
+// FuzzFastPhoneAgreesWithTheLibrary goes on from there.
+
+// phoneRule is what fastE164 needs of a region's metadata.
+type phoneRule struct {
+	cc       int32
+	ccDigits string
+	// prefix is the national prefix for parsing ("" when there is none).
+	prefix string
+	// plain: the national prefix for parsing is a plain string of digits
+	// (or none) with no transform rule.
+	plain bool
+	// iddZero: every international dialling prefix of the region starts
+	// with 0.
+	iddZero bool
+}
+
+type phoneRules struct {
+	byRegion map[string]phoneRule
+	// byCC holds the rule of each calling code's main region (the one
+	// Parse reads a "+" number with); codes of non-geographic entities have
+	// none. codes holds every calling code the library knows.
+	byCC  map[int32]phoneRule
+	codes map[int32]bool
+}
+
+var loadPhoneRules = gosync.OnceValue(func() *phoneRules {
+	r := &phoneRules{byRegion: map[string]phoneRule{}, byCC: map[int32]phoneRule{}, codes: map[int32]bool{}}
+	coll, err := phonenumbers.MetadataCollection()
+	if err != nil {
+		return r // no rules: every number goes to the library
+	}
+	for _, m := range coll.GetMetadata() {
+		if m.GetId() == "001" {
+			continue // a non-geographic entity's (all share this id)
+		}
+		prefix := m.GetNationalPrefixForParsing()
+		rule := phoneRule{
+			cc:       m.GetCountryCode(),
+			ccDigits: strconv.Itoa(int(m.GetCountryCode())),
+			prefix:   prefix,
+			plain:    m.GetNationalPrefixTransformRule() == "" && allDigits(prefix),
+			iddZero:  startsWithZero(m.GetInternationalPrefix()),
+		}
+		r.byRegion[m.GetId()] = rule
+	}
+	for cc := range phonenumbers.GetSupportedCallingCodes() {
+		r.codes[int32(cc)] = true
+		if rule, ok := r.byRegion[phonenumbers.GetRegionCodeForCountryCode(cc)]; ok {
+			r.byCC[int32(cc)] = rule
+		}
+	}
+	return r
+})
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// startsWithZero tells whether every string the pattern matches starts
+// with '0'. It answers false when it cannot tell (and for a pattern that
+// matches the empty string).
+func startsWithZero(pattern string) bool {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return false
+	}
+	return firstIsZero(re.Simplify())
+}
+
+func firstIsZero(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return len(re.Rune) > 0 && re.Rune[0] == '0'
+	case syntax.OpCapture:
+		return firstIsZero(re.Sub[0])
+	case syntax.OpConcat:
+		return len(re.Sub) > 0 && firstIsZero(re.Sub[0])
+	case syntax.OpAlternate:
+		for _, s := range re.Sub {
+			if !firstIsZero(s) {
+				return false
+			}
+		}
+		return len(re.Sub) > 0
+	case syntax.OpCharClass:
+		// [0-0]
+		return len(re.Rune) == 2 && re.Rune[0] == '0' && re.Rune[1] == '0'
+	}
+	return false
+}
+
+// maxPhoneDigits bounds what fastE164 reads: a country code of up to 3
+// digits and a national number of up to 17 (the library's limits).
+const maxPhoneDigits = 20
+
+// fastE164 returns s in E.164 when it can read it exactly as the library
+// would, and ok false when the library must (see above). s is trimmed, with
+// a leading "00" already turned into "+".
+func fastE164(s, region string) (e164 string, ok bool) {
+	return loadPhoneRules().e164(s, region)
+}
+
+func (rules *phoneRules) e164(s, region string) (string, bool) {
+	if s == "" {
+		return "", false
+	}
+	plus := s[0] == '+'
+	if plus {
+		s = s[1:]
+	}
+	var buf [maxPhoneDigits]byte
+	n := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			if n == len(buf) {
+				return "", false
+			}
+			buf[n] = c
+			n++
+		case c == ' ' || c == '-' || c == '.':
+			if n == 0 {
+				return "", false // a separator before the first digit
+			}
+		default:
+			return "", false
+		}
+	}
+	digits := buf[:n]
+	var rule phoneRule
+	var national []byte
+	if plus {
+		found := false
+		for i := 1; i <= 3 && i < len(digits); i++ {
+			cc, _ := strconv.Atoi(string(digits[:i]))
+			if !rules.codes[int32(cc)] {
+				continue
+			}
+			// Calling codes are prefix-free: this one is the number's.
+			if rule, found = rules.byCC[int32(cc)]; !found {
+				return "", false // a non-geographic entity's code
+			}
+			national = digits[i:]
+			break
+		}
+		if !found {
+			return "", false
+		}
+	} else {
+		var known bool
+		if rule, known = rules.byRegion[region]; !known || !rule.iddZero {
+			return "", false
+		}
+		national = digits
+		if len(national) >= len(rule.ccDigits) && string(national[:len(rule.ccDigits)]) == rule.ccDigits {
+			return "", false
+		}
+	}
+	if !rule.plain || len(national) < 3 || len(national) > phonenumbers.MAX_LENGTH_FOR_NSN || national[0] == '0' {
+		return "", false
+	}
+	if rule.prefix != "" && len(national) >= len(rule.prefix) && string(national[:len(rule.prefix)]) == rule.prefix {
+		return "", false
+	}
+	nn, err := strconv.ParseUint(string(national), 10, 64)
+	if err != nil {
+		return "", false
+	}
+	cc := rule.cc
+	if !phonenumbers.IsValidNumber(&phonenumbers.PhoneNumber{CountryCode: &cc, NationalNumber: &nn}) {
+		return "", false
+	}
+	return "+" + rule.ccDigits + string(national), true
+}
