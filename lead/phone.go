@@ -13,12 +13,13 @@ import (
 // time goes to looking for an extension) and took ~10 µs a number, the
 // largest single cost of normalising a record. fastE164 takes only what it
 // can read exactly as phonenumbers.Parse does; anything else goes to the
-// library (NormalizePhone), so the two can never disagree:
+// library (NormalizePhone), so that the two do not disagree:
 //
-//   - ASCII digits with spaces, dashes or dots between them, after a '+' or
-//     written in the default region. No letters, parentheses or other marks,
-//     so no extension, "tel:" form, alpha number or second number (Parse
-//     reads those), and normalising is dropping the separators;
+//   - at most 250 bytes (Parse refuses more) of ASCII digits with spaces,
+//     dashes or dots between them, after a '+' (not followed by 0) or
+//     written in the default region. No letters, parentheses or other
+//     marks, so no extension, "tel:" form, alpha number or second number
+//     (Parse reads those), and normalising is dropping the separators;
 //   - a national number that does not start with 0 (Parse would keep
 //     leading zeros as Italian-style zeros) nor with the national prefix of
 //     the region it is read in, in a region whose national prefix for parsing
@@ -142,8 +143,8 @@ func fastE164(s, region string) (e164 string, ok bool) {
 }
 
 func (rules *phoneRules) e164(s, region string) (string, bool) {
-	if s == "" {
-		return "", false
+	if s == "" || len(s) > phonenumbers.MAX_INPUT_STRING_LENGTH {
+		return "", false // the library refuses the longer ones
 	}
 	plus := s[0] == '+'
 	if plus {
@@ -171,6 +172,9 @@ func (rules *phoneRules) e164(s, region string) (string, bool) {
 	var rule phoneRule
 	var national []byte
 	if plus {
+		if len(digits) == 0 || digits[0] == '0' {
+			return "", false // calling codes never start with 0 ("+01..." is not "+1...")
+		}
 		found := false
 		for i := 1; i <= 3 && i < len(digits); i++ {
 			cc, _ := strconv.Atoi(string(digits[:i]))

@@ -138,6 +138,7 @@ func TestFastPhoneReadsTheVendorsSpellings(t *testing.T) {
 		{"+1 800 FLOWERS", "US", "", false},
 		{"21620123456", "TN", "", false},
 		{"+800 1234 5678", "TN", "", false},
+		{"+01 201 200 0000", "US", "", false}, // not +1: a calling code never starts with 0
 		{"+216 2012345678901234567", "TN", "", false},
 		{"10000000", "TN", "", false}, // not valid: the library says why
 	}
