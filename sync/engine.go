@@ -281,10 +281,12 @@ func (e *Engine) stagePage(sp *speculatedPage, res *RunResult, log *slog.Logger,
 // stagePipe stages a source's pages behind its emits in two steps, so
 // that the source fetches and decodes page N+2 while page N+1 is staged
 // against a snapshot (speculated: state.Speculate) and page N commits (and
-// waits for its fsyncs). emit waits for the previous page's speculation,
-// and the commit of the page before it, then starts the page's own
-// speculation in a goroutine, which commits the page once the previous
-// page's commit has succeeded. Page order is kept: a page commits
+// waits for its fsyncs). emit waits for the commit of the page before the
+// previous one, then starts the page in a goroutine, which speculates it
+// once the previous page's speculation is over (the source goes on
+// decoding meanwhile, and the speculations, the pipe's longest step, run
+// back to back) and commits it once the previous page's commit has
+// succeeded. Page order is kept: a page commits
 // only after every page before it, and not at all after a failed one, so a
 // cursor still moves only in its own page's transaction, never ahead of what
 // is stored. emit returns the first failed page's error, once known, without
@@ -319,14 +321,31 @@ type pipePage struct {
 	err      error         // the page's error, set before done is closed
 }
 
-// emit starts a page: spec (nil: none) runs first, given the overlays of
-// the pages not yet committed, newest first, and returns the page's
-// overlay; commit runs once the page before has committed.
+// emit starts a page: spec (nil: none) runs first, once the page before is
+// speculated, given the overlays of the pages not yet committed, newest
+// first, and returns the page's overlay; commit runs once the page before
+// has committed.
 func (p *stagePipe) emit(spec func(parents []*state.Overlay) *state.Overlay, commit func() error) error {
 	prev := p.last
 	if p.beforeLast != nil {
 		<-p.beforeLast.done // at most two pages in flight
 	}
+	p.mu.Lock()
+	err := p.err
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	pg := &pipePage{specDone: make(chan struct{}), done: make(chan struct{})}
+	p.last, p.beforeLast = pg, prev
+	go p.run(pg, prev, spec, commit)
+	return nil
+}
+
+// parents waits for the speculation of the page before pg (and for its
+// commit, when speculating through it would be in vain), then returns the
+// overlays of the pages not yet committed, newest first.
+func (p *stagePipe) parents(prev *pipePage) []*state.Overlay {
 	if prev != nil {
 		<-prev.specDone
 		p.mu.Lock()
@@ -337,24 +356,17 @@ func (p *stagePipe) emit(spec func(parents []*state.Overlay) *state.Overlay, com
 		}
 	}
 	p.mu.Lock()
-	err := p.err
+	defer p.mu.Unlock()
 	var parents []*state.Overlay
 	for i := len(p.uncommitted) - 1; i >= 0; i-- {
 		if ov := p.uncommitted[i].ov; ov != nil {
 			parents = append(parents, ov)
 		}
 	}
-	p.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	pg := &pipePage{specDone: make(chan struct{}), done: make(chan struct{})}
-	p.last, p.beforeLast = pg, prev
-	go p.run(pg, prev, parents, spec, commit)
-	return nil
+	return parents
 }
 
-func (p *stagePipe) run(pg, prev *pipePage, parents []*state.Overlay, spec func([]*state.Overlay) *state.Overlay, commit func() error) {
+func (p *stagePipe) run(pg, prev *pipePage, spec func([]*state.Overlay) *state.Overlay, commit func() error) {
 	specDone := false
 	defer func() {
 		// A panic here would not reach the scheduler's recovery, which
@@ -372,7 +384,7 @@ func (p *stagePipe) run(pg, prev *pipePage, parents []*state.Overlay, spec func(
 		}
 	}()
 	if spec != nil {
-		pg.ov = spec(parents)
+		pg.ov = spec(p.parents(prev))
 	}
 	p.mu.Lock()
 	p.uncommitted = append(p.uncommitted, pg)

@@ -128,6 +128,45 @@ func TestStagePipeStagesNothingAfterAnError(t *testing.T) {
 	}
 }
 
+// TestEmitGoesOnWhileThePageBeforeIsSpeculated: the source may decode the
+// next page while the speculation of the last one runs; the speculations
+// still run one after the other, each seeing the overlay of the one before.
+func TestEmitGoesOnWhileThePageBeforeIsSpeculated(t *testing.T) {
+	var p stagePipe
+	emitted := make(chan struct{})
+	first := &state.Overlay{}
+	var secondParents []*state.Overlay
+	spec1 := func([]*state.Overlay) *state.Overlay {
+		select {
+		case <-emitted:
+		case <-time.After(10 * time.Second): // a guard against a deadlock, not a wait for an event
+			t.Error("emit of page 2 waited for page 1's speculation")
+		}
+		return first
+	}
+	spec2ran := make(chan struct{})
+	spec2 := func(parents []*state.Overlay) *state.Overlay {
+		secondParents = parents
+		close(spec2ran)
+		return nil
+	}
+	// Page 1 commits only after page 2's speculation: page 2 must read
+	// through page 1's overlay.
+	if err := p.emit(spec1, func() error { <-spec2ran; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.emit(spec2, func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	close(emitted)
+	if err := p.wait(); err != nil {
+		t.Fatal(err)
+	}
+	if len(secondParents) != 1 || secondParents[0] != first {
+		t.Errorf("page 2 speculated through %v, want page 1's overlay alone", secondParents)
+	}
+}
+
 // readAheadSource is pagedSource calling back once page 1's emit returned.
 type readAheadSource struct {
 	pagedSource
