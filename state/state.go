@@ -385,15 +385,21 @@ func (t *Tx) value(bucket, key []byte) []byte {
 	return v
 }
 
-func (t *Tx) get(bucket []byte, key string, v any) (bool, error) {
+// get decodes the value at key. The value is allocated only when the key
+// is there: a look-up of a missing key (a new record or person) costs
+// nothing on the heap, where a caller's variable passed to decode would
+// have escaped on every call.
+func get[T any](t *Tx, bucket []byte, key string) (T, bool, error) {
+	var zero T
 	raw := t.value(bucket, []byte(key))
 	if raw == nil {
-		return false, nil
+		return zero, false, nil
 	}
+	v := new(T)
 	if err := decode(raw, v); err != nil {
-		return false, fmt.Errorf("%s/%q: %w", bucket, key, err)
+		return zero, false, fmt.Errorf("%s/%q: %w", bucket, key, err)
 	}
-	return true, nil
+	return *v, true, nil
 }
 
 func (t *Tx) put(bucket []byte, key string, v any) error {

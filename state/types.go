@@ -82,9 +82,7 @@ type Conflict struct {
 
 // Cursor returns an instance's cursor (nil, false when none).
 func (t *Tx) Cursor(instance string) (Cursor, bool, error) {
-	var c Cursor
-	ok, err := t.get(bCursors, instance, &c)
-	return c, ok, err
+	return get[Cursor](t, bCursors, instance)
 }
 
 // PutCursor saves an instance's cursor.
@@ -116,8 +114,7 @@ func (t *Tx) Record(key string) (StoredRecord, bool, error) {
 	if r, ok := t.recs[key]; ok {
 		return clipRecord(r), true, nil
 	}
-	var r StoredRecord
-	ok, err := t.get(bRecords, key, &r)
+	r, ok, err := get[StoredRecord](t, bRecords, key)
 	if ok && t.recs != nil {
 		t.recs[key] = r
 	}
@@ -133,8 +130,7 @@ func (t *Tx) RecordFields(key string) (StoredRecord, bool, error) {
 	if r, ok := t.recs[key]; ok {
 		return clipRecord(r), true, nil
 	}
-	var f storedRecordFields
-	ok, err := t.get(bRecords, key, &f)
+	f, ok, err := get[storedRecordFields](t, bRecords, key)
 	if !ok || err != nil {
 		return StoredRecord{}, ok, err
 	}
@@ -288,8 +284,7 @@ func (t *Tx) Person(id string) (Person, bool, error) {
 		p.Records = slices.Clip(p.Records)
 		return p, true, nil
 	}
-	var p Person
-	ok, err := t.get(bPersons, id, &p)
+	p, ok, err := get[Person](t, bPersons, id)
 	if ok && t.persons != nil {
 		t.persons[id] = p
 	}
@@ -364,9 +359,7 @@ func (t *Tx) Enqueue(person string, now time.Time) error {
 
 // OutboxItem returns a person's outbox entry.
 func (t *Tx) OutboxItem(person string) (OutboxItem, bool, error) {
-	var it OutboxItem
-	ok, err := t.get(bOutbox, person, &it)
-	return it, ok, err
+	return get[OutboxItem](t, bOutbox, person)
 }
 
 // PutOutbox updates an outbox entry (its backoff), or adds one.
@@ -487,9 +480,7 @@ func (t *Tx) DeleteTargetID(person string) error { return t.del(bTargetIDs, pers
 
 // Intent returns a pending create intent.
 func (t *Tx) Intent(person string) (Intent, bool, error) {
-	var in Intent
-	ok, err := t.get(bIntents, person, &in)
-	return in, ok, err
+	return get[Intent](t, bIntents, person)
 }
 
 // PutIntent records that a create is about to be sent.
