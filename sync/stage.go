@@ -246,15 +246,22 @@ func (s *stager) stageRecord(tx *state.Tx, pr *preparedRecord, touched map[strin
 	// The hash alone decides "unchanged": most records of a full-scan source
 	// are, and reading the whole stored record for each would bring every
 	// record page of the state file into memory.
-	if oh, ok, err := tx.RecordHash(key); err != nil {
+	oh, stored, err := tx.RecordHash(key)
+	if err != nil {
 		return err
-	} else if ok && oh == h {
+	} else if stored && oh == h {
 		stats.Unchanged++
 		return nil
 	}
-	old, had, err := tx.RecordFields(key) // only its person is read
-	if err != nil {
-		return err
+	// A record without a hash is not stored (RecordHash reads the hash of
+	// one staged before hashes had their own bucket): a new record is
+	// not looked up twice.
+	var old state.StoredRecord
+	had := false
+	if stored {
+		if old, had, err = tx.RecordFields(key); err != nil { // only its person is read
+			return err
+		}
 	}
 	keys := identityKeys(&rec)
 	if had {
