@@ -210,16 +210,27 @@ func capturePages(b *testing.B, path string, vendor [][]benchVendorLead, now tim
 }
 
 // benchChunk is how many pages one timed stretch of the engine covers
-// before the raw baseline writes the same pages.
-const benchChunk = 10
+// before the raw baseline writes the same pages: 10, or
+// LEADSYNC_BENCH_CHUNK. The engine's pipeline starts empty in each stretch,
+// as at the start of a pull; a longer stretch shows a long pull's pace.
+var benchChunk = func() int {
+	n := 10
+	if s := os.Getenv("LEADSYNC_BENCH_CHUNK"); s != "" {
+		if _, err := fmt.Sscan(s, &n); err != nil || n < 1 {
+			panic("LEADSYNC_BENCH_CHUNK: want a number of pages, got " + s)
+		}
+	}
+	return n
+}()
 
 // stageAll stages the vendor pages into a fresh store at path as RunSource
 // does: this goroutine normalises each page, as a source decodes it, and
 // emits it to a stagePipe, which speculates it while the page before
-// commits and the next page is normalised, then commits it. It times stretches of benchChunk pages, from the first
-// page's normalisation to the last page's commit (the pipeline starts empty
-// in each, as at the start of a pull), and after each calls between with
-// the stretch's page range, untimed.
+// commits and the next page is normalised, then commits it. It times
+// stretches of benchChunk pages, from the first page's normalisation to the
+// last page's commit (the pipeline starts empty in each, as at the start of
+// a pull), and after each calls between with the stretch's page range,
+// untimed.
 func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Time, between func(from, to int)) time.Duration {
 	st, err := state.Open(path, time.Second)
 	if err != nil {
