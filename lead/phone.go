@@ -124,9 +124,6 @@ func firstIsZero(re *syntax.Regexp) bool {
 			}
 		}
 		return len(re.Sub) > 0
-	case syntax.OpCharClass:
-		// [0-0]
-		return len(re.Rune) == 2 && re.Rune[0] == '0' && re.Rune[1] == '0'
 	}
 	return false
 }
