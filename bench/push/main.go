@@ -33,11 +33,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 	"slices"
 	"strings"
 	gosync "sync"
+	"syscall"
 	"time"
 
 	"github.com/leadsync/leadsync/config"
@@ -56,6 +58,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds of (engine, plain creates, plain lookups+creates)")
 	flag.DurationVar(&latency, "latency", 0, "delay the fake CRM adds to every request (a real CRM's answer time)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the engine's drains to this file")
+	flag.StringVar(&memProfile, "memprofile", "", "write the allocations of the first engine drain: FILE.base before it, FILE after it (go tool pprof -sample_index=alloc_space -base FILE.base push FILE)")
 	flag.StringVar(&traceFile, "trace", "", "write an execution trace of the first engine drain to this file (go tool trace -pprof=sync|net|syscall FILE shows where workers wait)")
 	flag.Parse()
 	lsync.TuneGC() // the garbage collector runs as in the daemon
@@ -70,18 +73,60 @@ func main() {
 	fmt.Printf("push: %d leads, concurrency %d, %d rounds, fake CRM without rate limit, latency %s\n", *n, *conc, *rounds, latency)
 	fmt.Printf("%-6s %14s %16s %22s %22s %8s %8s %8s\n", "round", "engine lead/s", "plain create/s", "plain lookup+create/s", "built lookup+create/s", "ratio", "ratio2", "ratio3")
 	var ratios, ratios2, ratios3 []float64
+	var costs []string
 	for r := 1; r <= *rounds; r++ {
-		eng, creates, lists := engineRun(*n, *conc)
-		plain := replay(*conc, creates, nil, false)
-		plain2 := replay(*conc, creates, lists, false)
-		plain3 := replay(*conc, creates, lists, true)
+		eng, creates, lists, ec := engineRun(*n, *conc)
+		plain, _ := replay(*conc, creates, nil, false)
+		plain2, pc := replay(*conc, creates, lists, false)
+		plain3, bc := replay(*conc, creates, lists, true)
 		ratios = append(ratios, eng/plain)
 		ratios2 = append(ratios2, eng/plain2)
 		ratios3 = append(ratios3, eng/plain3)
 		fmt.Printf("%-6d %14.0f %16.0f %22.0f %22.0f %8.2f %8.2f %8.2f\n", r, eng, plain, plain2, plain3, eng/plain, eng/plain2, eng/plain3)
+		costs = append(costs, fmt.Sprintf("%-6d %-14s %-22s %-22s", r, ec.per(*n), pc.per(len(creates)), bc.per(len(creates))))
 	}
 	fmt.Printf("median ratio engine/plain creates: %.2f; engine/plain lookups+creates: %.2f; engine/plain client building and decoding lookups+creates: %.2f\n",
 		median(ratios), median(ratios2), median(ratios3))
+	fmt.Println("per lead, the whole process (CPU µs / allocations / KB allocated / GC cycles per 1,000 leads), fake CRM included:")
+	fmt.Printf("%-6s %-14s %-22s %-22s\n", "round", "engine", "plain lookup+create", "built lookup+create")
+	for _, c := range costs {
+		fmt.Println(c)
+	}
+}
+
+// cost is what the whole process spent during a timed run: CPU time (the
+// fake's handlers included, which both sides pay alike), heap allocations
+// and garbage collections.
+type cost struct {
+	cpu          time.Duration
+	mallocs, kib uint64
+	gcs          uint32
+}
+
+// measure returns a function that, called after the run, returns its cost.
+func measure() func() cost {
+	var m0 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	c0 := cpuTime()
+	return func() cost {
+		c1 := cpuTime()
+		var m1 runtime.MemStats
+		runtime.ReadMemStats(&m1)
+		return cost{cpu: c1 - c0, mallocs: m1.Mallocs - m0.Mallocs, kib: (m1.TotalAlloc - m0.TotalAlloc) / 1024, gcs: m1.NumGC - m0.NumGC}
+	}
+}
+
+func (c cost) per(n int) string {
+	return fmt.Sprintf("%.0f/%.0f/%.1f/%.1f", float64(c.cpu.Microseconds())/float64(n), float64(c.mallocs)/float64(n),
+		float64(c.kib)/float64(n), float64(c.gcs)*1000/float64(n))
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		log.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 var (
@@ -89,7 +134,20 @@ var (
 	cpuProfile string
 	profile    *os.File
 	traceFile  string
+	memProfile string
 )
+
+// writeAllocs writes the heap profile (allocations since the start) to path.
+func writeAllocs(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		log.Fatal(err)
+	}
+}
 
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
@@ -98,9 +156,9 @@ func median(xs []float64) float64 {
 }
 
 // engineRun stages n Roborder persons and times one drain of the outbox
-// into a fresh fake CRM. It returns leads created per second and the create
-// and lookup requests the engine sent.
-func engineRun(n, conc int) (float64, []vendortest.Request, []vendortest.Request) {
+// into a fresh fake CRM. It returns leads created per second, the create
+// and lookup requests the engine sent, and what the drain cost.
+func engineRun(n, conc int) (float64, []vendortest.Request, []vendortest.Request, cost) {
 	robo := robordertest.New()
 	robo.SetShape(robordertest.Paginator)
 	robo.SetPerPage(100)
@@ -159,9 +217,18 @@ connectors:
 		defer f.Close()
 		trace.Start(f)
 	}
+	if memProfile != "" {
+		writeAllocs(memProfile + ".base")
+	}
+	spent := measure()
 	start := time.Now()
 	ps, _, err := eng.Drain(ctx)
 	d := time.Since(start)
+	c := spent()
+	if memProfile != "" {
+		writeAllocs(memProfile)
+		memProfile = "" // the first drain only
+	}
 	if traceFile != "" {
 		trace.Stop()
 		traceFile = "" // the first drain only
@@ -184,7 +251,7 @@ connectors:
 			lists = append(lists, r)
 		}
 	}
-	return float64(n) / d.Seconds(), creates, lists
+	return float64(n) / d.Seconds(), creates, lists, c
 }
 
 // replay sends the captured requests with a plain http.Client at conc
@@ -192,8 +259,8 @@ connectors:
 // creates[i]. With build, each request is built from its parts as it is
 // sent (query and multipart form, parsed from the captured bytes before
 // the clock starts) and each answer is decoded as JSON. It returns jobs
-// per second.
-func replay(conc int, creates, lists []vendortest.Request, build bool) float64 {
+// per second and what the run cost.
+func replay(conc int, creates, lists []vendortest.Request, build bool) (float64, cost) {
 	crm := newCRM()
 	srv := httptest.NewServer(crm.Handler())
 	defer srv.Close()
@@ -243,6 +310,7 @@ func replay(conc int, creates, lists []vendortest.Request, build bool) float64 {
 	}
 	jobs := make(chan int)
 	var wg gosync.WaitGroup
+	spent := measure()
 	start := time.Now()
 	for range conc {
 		wg.Add(1)
@@ -262,10 +330,11 @@ func replay(conc int, creates, lists []vendortest.Request, build bool) float64 {
 	close(jobs)
 	wg.Wait()
 	d := time.Since(start)
+	c := spent()
 	if got := len(crm.Leads()); got != len(creates) {
 		log.Fatalf("plain client: %d leads in the CRM, want %d", got, len(creates))
 	}
-	return float64(len(creates)) / d.Seconds()
+	return float64(len(creates)) / d.Seconds(), c
 }
 
 // requestParts is a captured request taken apart: its query, or its
