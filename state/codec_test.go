@@ -152,3 +152,67 @@ func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 		}
 	})
 }
+
+// WithRaw(EncodeRecordWithoutRaw(r), r.Raw) is EncodeRecord(r), byte for
+// byte, for records of every kind and raw payloads nil, empty, of every
+// byte value and of lengths that pad base64 differently.
+func TestWithRawGivesEncodeRecordsBytes(t *testing.T) {
+	var recs []lead.Record
+	for _, v := range codecSamples() {
+		switch r := v.(type) {
+		case *lead.Record:
+			recs = append(recs, *r)
+		case *StoredRecord:
+			recs = append(recs, r.Record)
+		}
+	}
+	every := make([]byte, 256)
+	for i := range every {
+		every[i] = byte(i)
+	}
+	raws := [][]byte{nil, {}, {'x'}, {'x', 'y'}, {'x', 'y', 'z'}, []byte(`{"a":"<b>&</b>"}`), every}
+	for i, r := range recs {
+		for _, raw := range raws {
+			r.Raw = raw
+			want, err := EncodeRecord(&r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			noRaw, err := EncodeRecordWithoutRaw(&r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept := bytes.Clone(noRaw)
+			if got := WithRaw(noRaw, r.Raw); !bytes.Equal(got, want) {
+				t.Errorf("record %d, raw %q: WithRaw gave\n%s\nEncodeRecord\n%s", i, raw, got, want)
+			}
+			if !bytes.Equal(noRaw, kept) {
+				t.Errorf("record %d, raw %q: WithRaw changed its argument", i, raw)
+			}
+			if len(r.Raw) > 0 && bytes.Equal(noRaw, want) {
+				t.Errorf("record %d: the encoding without raw holds the raw payload", i)
+			}
+		}
+	}
+}
+
+// FuzzWithRawGivesEncodeRecordsBytes: for any names, contact and raw
+// payload, the spliced encoding is EncodeRecord's.
+func FuzzWithRawGivesEncodeRecordsBytes(f *testing.F) {
+	f.Add("roborder", "1", "Ali <&>", "a\xffb", []byte(`{"a":1}`))
+	f.Add("", "", "", "", []byte{})
+	f.Fuzz(func(t *testing.T, source, id, first, email string, raw []byte) {
+		r := lead.Record{Source: source, SourceID: id, FirstName: first, Emails: []string{email}, Raw: raw}
+		want, err := EncodeRecord(&r)
+		if err != nil {
+			t.Skip(err)
+		}
+		noRaw, err := EncodeRecordWithoutRaw(&r)
+		if err != nil {
+			t.Fatalf("EncodeRecord succeeds, EncodeRecordWithoutRaw: %v", err)
+		}
+		if got := WithRaw(noRaw, raw); !bytes.Equal(got, want) {
+			t.Fatalf("WithRaw gave\n%s\nEncodeRecord\n%s", got, want)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"strconv"
@@ -204,6 +205,31 @@ func (t *Tx) putRecordRaw(key string, r StoredRecord, raw []byte) error {
 // transaction, so a caller can do it ahead (staging encodes a page's records
 // while the page before it commits).
 func EncodeRecord(r *lead.Record) ([]byte, error) { return gojson.Marshal(r) }
+
+// EncodeRecordWithoutRaw is EncodeRecord of r with no raw payload; WithRaw
+// adds r.Raw to it. Staging hashes a record's content without its raw
+// payload and stores the record with it: encoded once for both, instead of
+// twice.
+func EncodeRecordWithoutRaw(r *lead.Record) ([]byte, error) {
+	c := *r
+	c.Raw = nil
+	return gojson.Marshal(&c)
+}
+
+// WithRaw returns EncodeRecord's bytes for a record whose encoding without
+// its raw payload is noRaw: the raw payload is the record's last field,
+// omitted when empty, a base64 string otherwise. noRaw is not modified.
+func WithRaw(noRaw, raw []byte) []byte {
+	if len(raw) == 0 || len(noRaw) < 2 || noRaw[len(noRaw)-1] != '}' {
+		return noRaw
+	}
+	const field = `,"raw":"`
+	out := make([]byte, 0, len(noRaw)+len(field)+base64.StdEncoding.EncodedLen(len(raw))+2)
+	out = append(out, noRaw[:len(noRaw)-1]...)
+	out = append(out, field...)
+	out = base64.StdEncoding.AppendEncode(out, raw)
+	return append(out, `"}`...)
+}
 
 // PutRecordEncoded is PutRecord with r.Record already encoded by
 // EncodeRecord: the stored bytes are exactly PutRecord's.

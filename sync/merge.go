@@ -11,6 +11,7 @@ import (
 
 	"github.com/leadsync/leadsync/config"
 	"github.com/leadsync/leadsync/lead"
+	"github.com/leadsync/leadsync/state"
 )
 
 // Survivorship decides which record's value a merged person keeps, field by
@@ -165,10 +166,15 @@ func messageKey(r *lead.Record, c *lead.Conversation, m *lead.Message) string {
 }
 
 // recordHash is the content hash of a record, without its raw form (raw
-// payloads carry volatile fields that change nothing we store or push).
-func recordHash(r lead.Record) string {
-	r.Raw = nil
-	b, _ := gojson.Marshal(r)
+// payloads carry volatile fields that change nothing we store or push). It
+// also returns the record's encoding without its raw form
+// (state.EncodeRecordWithoutRaw; nil when it failed), from which
+// state.WithRaw makes the stored bytes.
+func recordHash(r *lead.Record) (string, []byte) {
+	b, err := state.EncodeRecordWithoutRaw(r)
+	if err != nil {
+		b = nil
+	}
 	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:16])
+	return hex.EncodeToString(h[:16]), b
 }

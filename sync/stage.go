@@ -64,11 +64,12 @@ type preparedRecord struct {
 // fail: what it could not do is done by stagePrepared.
 func (s *stager) prepare(st *state.Store, instance string, page connectors.Page) *preparedPage {
 	pp := &preparedPage{instance: instance, page: page, recs: make([]preparedRecord, len(page.Records))}
+	noRaw := make([][]byte, len(page.Records))
 	for i := range page.Records {
 		pr := &pp.recs[i]
 		pr.rec = page.Records[i]
 		pr.rec.Source = instance
-		pr.hash = recordHash(pr.rec)
+		pr.hash, noRaw[i] = recordHash(&pr.rec)
 	}
 	_ = st.View(func(tx *state.Tx) error {
 		for i := range pp.recs {
@@ -76,8 +77,8 @@ func (s *stager) prepare(st *state.Store, instance string, page connectors.Page)
 			if oh, ok, err := tx.RecordHash(pr.rec.Key()); err == nil && ok && oh == pr.hash {
 				continue
 			}
-			if enc, err := state.EncodeRecord(&pr.rec); err == nil {
-				pr.enc = enc
+			if noRaw[i] != nil {
+				pr.enc = state.WithRaw(noRaw[i], pr.rec.Raw)
 			}
 		}
 		return nil

@@ -1,6 +1,8 @@
 package sync
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"math/rand/v2"
 	"slices"
@@ -8,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/leadsync/leadsync/connectors"
@@ -286,4 +289,40 @@ func partition(t *testing.T, recs []lead.Record) map[string]lead.Person {
 		})
 	})
 	return out
+}
+
+// A record's hash ignores its raw payload, changes with its content, and
+// is the one earlier builds stored (sha256 of the record's JSON without raw,
+// 16 bytes in hex), so records staged by them still read as unchanged. The
+// encoding it returns, with the raw payload added, is what PutRecord stores.
+func TestRecordHashIgnoresRawAndKeepsItsFormat(t *testing.T) {
+	r := rec("ask", "1", "Ali", "Ben", []string{"ali@x.tn"}, []string{"+21620123456"})
+	r.Raw = []byte(`{"seen_at":"2026-12-03T10:00:00Z"}`)
+	h, noRaw := recordHash(&r)
+	c := r
+	c.Raw = []byte(`{"seen_at":"2026-12-03T11:00:00Z"}`)
+	if h2, _ := recordHash(&c); h2 != h {
+		t.Errorf("the raw payload changed the hash: %s, then %s", h, h2)
+	}
+	c.LastName = "Benali"
+	if h2, _ := recordHash(&c); h2 == h {
+		t.Error("a new last name left the hash as it was")
+	}
+	c = r
+	c.Raw = nil
+	b, err := gojson.Marshal(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	if want := hex.EncodeToString(sum[:16]); h != want {
+		t.Errorf("hash %s, earlier builds stored %s", h, want)
+	}
+	full, err := state.EncodeRecord(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := state.WithRaw(noRaw, r.Raw); string(got) != string(full) {
+		t.Errorf("the returned encoding with raw added is\n%s\nwant\n%s", got, full)
+	}
 }
