@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -853,5 +854,35 @@ func TestConcurrentRequestsReuseTheirConnections(t *testing.T) {
 	}
 	if n := opened.Load(); n != workers {
 		t.Errorf("%d connections opened for %d rounds of %d concurrent requests, want %d", n, rounds, workers, workers)
+	}
+}
+
+// A multipart body is written into the buffer sized for it (formSize), for
+// forms with no field, short fields and long values.
+func TestFormBodyFitsItsBuffer(t *testing.T) {
+	long := strings.Repeat("x", 5000)
+	forms := [][]Field{
+		{},
+		{{"a", ""}},
+		{{"first_name", "Ali"}, {"last_name", "-"}, {"email", "216123@no-email.invalid"}, {"phone", "+21620123456"}, {"source", "Facebook"}},
+		{{"note", long}, {"n", long[:1]}},
+	}
+	c, err := New(Config{Name: "t", BaseURL: "http://127.0.0.1/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse("http://127.0.0.1/x")
+	for _, form := range forms {
+		hreq, err := c.build(context.Background(), &Request{Method: "POST", Form: form}, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(hreq.Body)
+		if len(body) > formSize(form) {
+			t.Errorf("%d fields: body of %d bytes, sized for %d", len(form), len(body), formSize(form))
+		}
+		if len(body) < formSize(form)/2 {
+			t.Errorf("%d fields: body of %d bytes, sized for %d: twice too much", len(form), len(body), formSize(form))
+		}
 	}
 }
