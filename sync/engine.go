@@ -155,6 +155,7 @@ type RunResult struct {
 	Run      int64
 	Stats    StageStats
 	Pages    int
+	Restaged int // pages staged a second time (the store changed while they were staged ahead)
 	Problems int
 	Duration time.Duration
 	Err      error
@@ -232,7 +233,7 @@ func (e *Engine) RunSource(ctx context.Context, name string, progress Progress) 
 			s.LastError = res.Err.Error()
 		}
 	})
-	attrs := []any{"result", result, "pages", res.Pages, "records", res.Stats.Records, "changed", res.Stats.Changed,
+	attrs := []any{"result", result, "pages", res.Pages, "restaged", res.Restaged, "records", res.Stats.Records, "changed", res.Stats.Changed,
 		"unchanged", res.Stats.Unchanged, "enqueued", res.Stats.Enqueued, "problems", res.Problems,
 		"duration", res.Duration.Round(time.Millisecond).String()}
 	if res.Err != nil {
@@ -252,6 +253,8 @@ func (e *Engine) stagePage(sp *speculatedPage, res *RunResult, log *slog.Logger,
 		return fmt.Errorf("staging %s: %w", p.Label, err)
 	}
 	if rerun {
+		res.Restaged++
+		e.metrics.restaged.WithLabelValues(name).Inc()
 		log.Debug("page staged again: the store changed while it was staged ahead", "page", p.Label)
 	}
 	res.Pages++

@@ -18,6 +18,7 @@ type Metrics struct {
 	skipped      *prometheus.CounterVec
 	records      *prometheus.CounterVec
 	pages        *prometheus.CounterVec
+	restaged     *prometheus.CounterVec
 	problems     *prometheus.CounterVec
 	lastSuccess  *prometheus.GaugeVec
 	cursorAge    *prometheus.GaugeVec
@@ -46,6 +47,7 @@ func NewMetrics(target string) *Metrics {
 	m.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leadsync_source_runs_skipped_total", Help: "Scheduled runs skipped because the previous run was still going."}, []string{"connector"})
 	m.records = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leadsync_source_records_total", Help: "Records read from a source, by outcome (changed, unchanged, skipped)."}, []string{"connector", "outcome"})
 	m.pages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leadsync_source_pages_total", Help: "Pages staged."}, []string{"connector"})
+	m.restaged = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leadsync_source_pages_restaged_total", Help: "Pages staged a second time: staged ahead against a snapshot while the page before them committed, they found the store changed when their turn came (a push committed, or the page before was itself staged again). Counted in leadsync_source_pages_total once."}, []string{"connector"})
 	m.problems = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leadsync_source_record_problems_total", Help: "Per-record decoding problems (odd dates, invalid phones)."}, []string{"connector"})
 	m.lastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "leadsync_source_last_success_timestamp_seconds", Help: "End of the last successful run, Unix time."}, []string{"connector"})
 	m.cursorAge = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "leadsync_source_cursor_age_seconds", Help: "Seconds since the source's cursor last advanced."}, []string{"connector"})
@@ -58,7 +60,7 @@ func NewMetrics(target string) *Metrics {
 	m.dlqDepth = prometheus.NewGauge(prometheus.GaugeOpts{Name: "leadsync_dlq_depth", Help: "Persons in the dead-letter queue."})
 	m.pushes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leadsync_pushes_total", Help: "Person pushes by result (ok, retry, dlq, error)."}, []string{"result"})
 	m.conflicts = prometheus.NewCounter(prometheus.CounterOpts{Name: "leadsync_merge_conflicts_total", Help: "Joins refused because both persons have different CRM ids, and persons left with a second CRM lead by pushes that ran while they were merged."})
-	for _, c := range []prometheus.Collector{m.runs, m.skipped, m.records, m.pages, m.problems, m.lastSuccess, m.cursorAge, m.requests, m.retries, m.throttled, m.rateWait, m.latency, m.outboxDepth, m.dlqDepth, m.pushes, m.conflicts} {
+	for _, c := range []prometheus.Collector{m.runs, m.skipped, m.records, m.pages, m.restaged, m.problems, m.lastSuccess, m.cursorAge, m.requests, m.retries, m.throttled, m.rateWait, m.latency, m.outboxDepth, m.dlqDepth, m.pushes, m.conflicts} {
 		f(c)
 	}
 	return m

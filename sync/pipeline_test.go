@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/leadsync/leadsync/connectors"
 	"github.com/leadsync/leadsync/lead"
 	"github.com/leadsync/leadsync/state"
@@ -240,5 +243,46 @@ func TestPanicWhileStagingIsThePagesError(t *testing.T) {
 	ran := false
 	if err := p.emit(nil, func() error { ran = true; return nil }); err == nil || ran {
 		t.Errorf("emit after a failure: err %v, ran %v; want the failure and nothing run", err, ran)
+	}
+}
+
+// A page staged again because the store changed under its speculation is
+// counted for operators (leadsync_source_pages_restaged_total); a page
+// applied as speculated is not. Both count as one staged page.
+func TestAPageStagedAgainIsCounted(t *testing.T) {
+	f := newFixture(t)
+	eng := pipelineEngine(f, &pagedSource{})
+	count := func(c *prometheus.CounterVec) float64 {
+		var m dto.Metric
+		if err := c.WithLabelValues("c").Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetCounter().GetValue()
+	}
+	page := func(id string) connectors.Page {
+		return connectors.Page{Label: "page " + id, Cursor: connectors.Cursor(id),
+			Records: []lead.Record{rec("c", id, "N", "", []string{id + "@x.tn"}, nil)}}
+	}
+	var res RunResult
+	fresh := f.stage.speculate(f.st, f.stage.prepare(f.st, "c", page("1")), nil)
+	if err := eng.stagePage(fresh, &res, discardLogger(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(eng.metrics.restaged); got != 0 {
+		t.Errorf("a page applied as speculated counted %v times as staged again", got)
+	}
+	stale := f.stage.speculate(f.st, f.stage.prepare(f.st, "c", page("2")), nil)
+	f.stagePage("d", rec("d", "1", "Dora", "", []string{"dora@x.tn"}, nil)) // commits meanwhile
+	if err := eng.stagePage(stale, &res, discardLogger(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(eng.metrics.restaged); got != 1 {
+		t.Errorf("pages staged again: %v, want 1", got)
+	}
+	if got := count(eng.metrics.pages); got != 2 || res.Pages != 2 {
+		t.Errorf("pages staged: %v counted, %d in the result; want 2", got, res.Pages)
+	}
+	if res.Restaged != 1 {
+		t.Errorf("the run's result counts %d pages staged again, want 1", res.Restaged)
 	}
 }

@@ -275,6 +275,25 @@ func summary(out string) string {
 	return ""
 }
 
+// restaged lists each source's pages staged a second time, from the "run
+// finished" log lines in out (the store changed while they were staged
+// ahead).
+func restaged(out string) string {
+	var parts []string
+	for _, line := range strings.Split(out, "\n") {
+		var l struct {
+			Msg       string `json:"msg"`
+			Connector string `json:"connector"`
+			Pages     int    `json:"pages"`
+			Restaged  int    `json:"restaged"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "run finished" {
+			parts = append(parts, fmt.Sprintf("%s %d of %d", l.Connector, l.Restaged, l.Pages))
+		}
+	}
+	return "pages staged again: " + strings.Join(parts, ", ")
+}
+
 func tail(s string) string {
 	if len(s) > 3000 {
 		return "..." + s[len(s)-3000:]
@@ -370,6 +389,7 @@ connectors:
 		first.wall.Round(time.Millisecond), first.cpu.Round(time.Millisecond), mb(first.maxRSS), mb(first.anon), mb(first.file), mb(first.state), first.statePeakAt.Round(100*time.Millisecond), leads, writes1,
 		counts["facebook"].Load(), counts["widget"].Load(), counts["crm"].Load())
 	fmt.Println(summary(first.out))
+	fmt.Println(restaged(first.out))
 	if leads != n {
 		log.Fatalf("the CRM holds %d leads for %d persons\n%s", leads, n, tail(first.out))
 	}

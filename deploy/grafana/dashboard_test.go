@@ -171,7 +171,7 @@ func TestEveryOperatorMetricHasAPanel(t *testing.T) {
 		"leadsync_source_runs_skipped_total", "leadsync_http_requests_total", "leadsync_http_retries_total",
 		"leadsync_http_throttled_total", "leadsync_rate_limit_wait_seconds_total", "leadsync_outbox_depth",
 		"leadsync_dlq_depth", "leadsync_pushes_total", "leadsync_crm_request_duration_seconds",
-		"leadsync_merge_conflicts_total",
+		"leadsync_merge_conflicts_total", "leadsync_source_pages_total", "leadsync_source_pages_restaged_total",
 	} {
 		if !used[n] {
 			t.Errorf("no panel queries %s", n)
