@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -254,6 +255,136 @@ func TestStartsWithZero(t *testing.T) {
 	} {
 		if got := startsWithZero(pattern); got != want {
 			t.Errorf("startsWithZero(%q) = %v, want %v", pattern, got, want)
+		}
+	}
+}
+
+// validNumber decides as IsValidNumber does for every geographic calling
+// code, on every region's example numbers of every type (valid ones), the
+// same numbers one digit shorter and longer and with a digit changed (often
+// invalid), and random digits; and it decides with compiled patterns, not by
+// asking the library, for every one of those codes.
+func TestValidNumberAgreesWithIsValidNumber(t *testing.T) {
+	rules := loadPhoneRules()
+	rng := rand.New(rand.NewPCG(7, 11))
+	types := []phonenumbers.PhoneNumberType{phonenumbers.FIXED_LINE, phonenumbers.MOBILE, phonenumbers.TOLL_FREE,
+		phonenumbers.PREMIUM_RATE, phonenumbers.SHARED_COST, phonenumbers.VOIP, phonenumbers.PERSONAL_NUMBER,
+		phonenumbers.PAGER, phonenumbers.UAN, phonenumbers.VOICEMAIL}
+	checked, valid := 0, 0
+	check := func(cc int32, nsn string) {
+		t.Helper()
+		if nsn == "" || nsn[0] == '0' || len(nsn) > 17 {
+			return
+		}
+		nn, err := strconv.ParseUint(nsn, 10, 64)
+		if err != nil {
+			return
+		}
+		want := phonenumbers.IsValidNumber(&phonenumbers.PhoneNumber{CountryCode: &cc, NationalNumber: &nn})
+		if got := rules.validNumber(cc, nsn); got != want {
+			t.Errorf("+%d %s: validNumber %v, IsValidNumber %v", cc, nsn, got, want)
+		}
+		checked++
+		if want {
+			valid++
+		}
+	}
+	for code := range phonenumbers.GetSupportedCallingCodes() {
+		cc := int32(code)
+		if _, geographic := rules.byCC[cc]; !geographic {
+			continue
+		}
+		if rules.compileValidity(cc) == nil {
+			t.Errorf("+%d: no compiled patterns (the library would decide)", cc)
+		}
+		for _, region := range phonenumbers.GetRegionCodesForCountryCode(code) {
+			for _, typ := range types {
+				n := phonenumbers.GetExampleNumberForType(region, typ)
+				if n == nil {
+					continue
+				}
+				nsn := phonenumbers.GetNationalSignificantNumber(n)
+				check(cc, nsn)
+				check(cc, nsn[:len(nsn)-1])
+				check(cc, nsn+"5")
+				i := rng.IntN(len(nsn))
+				check(cc, nsn[:i]+strconv.Itoa(rng.IntN(10))+nsn[i+1:])
+			}
+		}
+		for range 200 {
+			n := 4 + rng.IntN(11)
+			b := []byte{byte('1' + rng.IntN(9))}
+			for len(b) < n {
+				b = append(b, byte('0'+rng.IntN(10)))
+			}
+			check(cc, string(b))
+		}
+	}
+	if valid < checked/20 || valid == checked {
+		t.Errorf("%d of %d numbers valid: the cases do not test both answers", valid, checked)
+	}
+	t.Logf("%d numbers, %d valid", checked, valid)
+}
+
+// FuzzValidNumberAgreesWithIsValidNumber: any calling code and digits.
+func FuzzValidNumberAgreesWithIsValidNumber(f *testing.F) {
+	f.Add(uint16(216), uint64(20123456))
+	f.Add(uint16(1), uint64(2015550123))
+	f.Add(uint16(44), uint64(7400123456))
+	f.Fuzz(func(t *testing.T, code uint16, nn uint64) {
+		rules := loadPhoneRules()
+		cc := int32(code)
+		if _, geographic := rules.byCC[cc]; !geographic || nn == 0 {
+			return
+		}
+		nsn := strconv.FormatUint(nn, 10)
+		if len(nsn) > 17 {
+			return
+		}
+		want := phonenumbers.IsValidNumber(&phonenumbers.PhoneNumber{CountryCode: &cc, NationalNumber: &nn})
+		if got := rules.validNumber(cc, nsn); got != want {
+			t.Fatalf("+%d %s: validNumber %v, IsValidNumber %v", cc, nsn, got, want)
+		}
+	})
+}
+
+// The library's rules that its current metadata rarely puts to the test,
+// on made-up regions: a number's region is the first whose leading digits
+// it starts with, even where another region would take it; a type's
+// possible lengths bound its pattern; mobile is not tried when its patterns
+// are the fixed line's.
+func TestValidNumberFollowsTheLibrarysRules(t *testing.T) {
+	desc := func(pattern string, lengths ...int32) *phonenumbers.PhoneNumberDesc {
+		return &phonenumbers.PhoneNumberDesc{NationalNumberPattern: &pattern, PossibleLength: lengths}
+	}
+	region := func(leading string, same bool, fixed, mobile *phonenumbers.PhoneNumberDesc) regionValidity {
+		m := &phonenumbers.PhoneMetadata{GeneralDesc: desc(`\d{4,6}`), FixedLine: fixed, Mobile: mobile, SameMobileAndFixedLinePattern: &same}
+		if leading != "" {
+			m.LeadingDigits = &leading
+		}
+		rules := &phoneRules{meta: map[string]*phonenumbers.PhoneMetadata{"XX": m}}
+		return rules.compileFor([]string{"XX"}).regions[0]
+	}
+	cases := []struct {
+		name    string
+		regions []regionValidity
+		nsn     string
+		want    bool
+	}{
+		{"the region its leading digits pick refuses it", []regionValidity{
+			region("5", false, desc(`6\d{3}`), nil), region("", false, desc(`5\d{3}`), nil)}, "5123", false},
+		{"no region's leading digits: the first that takes it", []regionValidity{
+			region("7", false, desc(`6\d{3}`), nil), region("", false, desc(`5\d{3}`), nil)}, "5123", true},
+		{"a length the type does not have", []regionValidity{region("", false, desc(`\d+`, 4), nil)}, "51234", false},
+		{"a length the type has", []regionValidity{region("", false, desc(`\d+`, 4, 5), nil)}, "51234", true},
+		{"mobile with the fixed line's patterns is not tried", []regionValidity{
+			region("", true, desc(`5\d{3}`, 4), desc(`5\d{3,4}`))}, "51234", false},
+		{"mobile tried", []regionValidity{region("", false, desc(`5\d{3}`, 4), desc(`5\d{3,4}`))}, "51234", true},
+	}
+	for _, c := range cases {
+		v := &ccValidity{regions: c.regions}
+		if got := v.valid(c.nsn); got != c.want {
+			t.Errorf("%s: %s valid %v, want %v", c.name, c.nsn, got, c.want)
 		}
 	}
 }
