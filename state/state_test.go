@@ -447,7 +447,7 @@ func TestRecordFieldsIsRecordWithoutRaw(t *testing.T) {
 	})
 }
 
-// PutRecordEncoded stores exactly the bytes PutRecord stores, whatever the
+// PutRecordEncoded and PutRecordWithoutRaw store exactly the bytes PutRecord stores, whatever the
 // record holds (HTML characters, raw payload, invalid UTF-8, odd ids), and
 // caches the record for reads in the same transaction.
 func TestPutRecordEncodedStoresPutRecordsBytes(t *testing.T) {
@@ -465,12 +465,19 @@ func TestPutRecordEncodedStoresPutRecordsBytes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var viaPut, viaEncoded []byte
+		noRaw, err := EncodeRecordWithoutRaw(&r.Record)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var viaPut, viaEncoded, viaNoRaw []byte
 		s.Update(func(tx *Tx) error {
 			if err := tx.PutRecord("a", r); err != nil {
 				return err
 			}
 			if err := tx.PutRecordEncoded("b", r, enc); err != nil {
+				return err
+			}
+			if err := tx.PutRecordWithoutRaw("c", r, noRaw); err != nil {
 				return err
 			}
 			got, ok, err := tx.Record("b")
@@ -482,6 +489,10 @@ func TestPutRecordEncodedStoresPutRecordsBytes(t *testing.T) {
 		s.View(func(tx *Tx) error {
 			viaPut = bytes.Clone(tx.tx.Bucket(bRecords).Get([]byte("a")))
 			viaEncoded = bytes.Clone(tx.tx.Bucket(bRecords).Get([]byte("b")))
+			viaNoRaw = bytes.Clone(tx.tx.Bucket(bRecords).Get([]byte("c")))
+			if h, _, _ := tx.RecordHash("c"); h != r.Hash {
+				t.Errorf("case %d: hash via PutRecordWithoutRaw %q, want %q", i, h, r.Hash)
+			}
 			if h, _, _ := tx.RecordHash("b"); h != r.Hash {
 				t.Errorf("case %d: hash %q, want %q", i, h, r.Hash)
 			}
@@ -489,6 +500,9 @@ func TestPutRecordEncodedStoresPutRecordsBytes(t *testing.T) {
 		})
 		if !bytes.Equal(viaPut, viaEncoded) {
 			t.Errorf("case %d: PutRecordEncoded stored\n%s\nPutRecord\n%s", i, viaEncoded, viaPut)
+		}
+		if !bytes.Equal(viaPut, viaNoRaw) {
+			t.Errorf("case %d: PutRecordWithoutRaw stored\n%s\nPutRecord\n%s", i, viaNoRaw, viaPut)
 		}
 	}
 }

@@ -220,33 +220,62 @@ func EncodeRecordWithoutRaw(r *lead.Record) ([]byte, error) {
 // its raw payload is noRaw: the raw payload is the record's last field,
 // omitted when empty, a base64 string otherwise. noRaw is not modified.
 func WithRaw(noRaw, raw []byte) []byte {
-	if len(raw) == 0 || len(noRaw) < 2 || noRaw[len(noRaw)-1] != '}' {
+	if len(raw) == 0 {
 		return noRaw
 	}
-	const field = `,"raw":"`
-	out := make([]byte, 0, len(noRaw)+len(field)+base64.StdEncoding.EncodedLen(len(raw))+2)
-	out = append(out, noRaw[:len(noRaw)-1]...)
-	out = append(out, field...)
-	out = base64.StdEncoding.AppendEncode(out, raw)
-	return append(out, `"}`...)
+	return appendWithRaw(make([]byte, 0, withRawLen(noRaw, raw)), noRaw, raw)
+}
+
+const rawField = `,"raw":"`
+
+// appendWithRaw appends WithRaw(noRaw, raw) to dst.
+func appendWithRaw(dst, noRaw, raw []byte) []byte {
+	if len(raw) == 0 || len(noRaw) < 2 || noRaw[len(noRaw)-1] != '}' {
+		return append(dst, noRaw...)
+	}
+	dst = append(dst, noRaw[:len(noRaw)-1]...)
+	dst = append(dst, rawField...)
+	dst = base64.StdEncoding.AppendEncode(dst, raw)
+	return append(dst, `"}`...)
+}
+
+// withRawLen is the length of WithRaw(noRaw, raw).
+func withRawLen(noRaw, raw []byte) int {
+	if len(raw) == 0 {
+		return len(noRaw)
+	}
+	return len(noRaw) + len(rawField) + base64.StdEncoding.EncodedLen(len(raw)) + 1
 }
 
 // PutRecordEncoded is PutRecord with r.Record already encoded by
 // EncodeRecord: the stored bytes are exactly PutRecord's.
 func (t *Tx) PutRecordEncoded(key string, r StoredRecord, record []byte) error {
+	return t.putRecordEncoded(key, r, record, nil)
+}
+
+// PutRecordWithoutRaw is PutRecord with r.Record already encoded by
+// EncodeRecordWithoutRaw: r.Record.Raw is added as the stored bytes are
+// built, which are exactly PutRecord's.
+func (t *Tx) PutRecordWithoutRaw(key string, r StoredRecord, noRaw []byte) error {
+	return t.putRecordEncoded(key, r, noRaw, r.Record.Raw)
+}
+
+// putRecordEncoded stores record, with raw added (appendWithRaw), in the
+// stored record's envelope, in one allocation.
+func (t *Tx) putRecordEncoded(key string, r StoredRecord, record, raw []byte) error {
 	if !plainJSONString(r.Person) || !plainJSONString(r.Hash) {
 		return t.PutRecord(key, r)
 	}
-	raw := make([]byte, 0, len(envelope)+len(r.Person)+len(r.Hash)+len(record)+40)
-	raw = append(raw, envelope...)
-	raw = append(raw, `{"person":"`...)
-	raw = append(raw, r.Person...)
-	raw = append(raw, `","hash":"`...)
-	raw = append(raw, r.Hash...)
-	raw = append(raw, `","record":`...)
-	raw = append(raw, record...)
-	raw = append(raw, "}}"...)
-	return t.putRecordRaw(key, r, raw)
+	out := make([]byte, 0, len(envelope)+len(r.Person)+len(r.Hash)+withRawLen(record, raw)+40)
+	out = append(out, envelope...)
+	out = append(out, `{"person":"`...)
+	out = append(out, r.Person...)
+	out = append(out, `","hash":"`...)
+	out = append(out, r.Hash...)
+	out = append(out, `","record":`...)
+	out = appendWithRaw(out, record, raw)
+	out = append(out, "}}"...)
+	return t.putRecordRaw(key, r, out)
 }
 
 // plainJSONString reports whether s encodes in JSON as itself between

@@ -55,7 +55,7 @@ type preparedPage struct {
 type preparedRecord struct {
 	rec  lead.Record
 	hash string
-	enc  []byte // EncodeRecord(&rec); nil: encoded when stored
+	enc  []byte // state.EncodeRecordWithoutRaw(&rec); nil: encoded when stored
 }
 
 // prepare hashes a page's records and encodes those that differ from what
@@ -77,9 +77,7 @@ func (s *stager) prepare(st *state.Store, instance string, page connectors.Page)
 			if oh, ok, err := tx.RecordHash(pr.rec.Key()); err == nil && ok && oh == pr.hash {
 				continue
 			}
-			if noRaw[i] != nil {
-				pr.enc = state.WithRaw(noRaw[i], pr.rec.Raw)
-			}
+			pr.enc = noRaw[i] // the raw payload is added as it is stored
 		}
 		return nil
 	})
@@ -240,7 +238,7 @@ func (s *stager) stageRecord(tx *state.Tx, pr *preparedRecord, touched map[strin
 	h := pr.hash
 	put := func(sr state.StoredRecord) error {
 		if pr.enc != nil {
-			return tx.PutRecordEncoded(key, sr, pr.enc)
+			return tx.PutRecordWithoutRaw(key, sr, pr.enc)
 		}
 		return tx.PutRecord(key, sr)
 	}
