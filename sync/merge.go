@@ -51,29 +51,38 @@ func recordTime(r *lead.Record) time.Time {
 	return r.CreatedAt
 }
 
-// Order sorts records best first.
-func (s Survivorship) Order(recs []lead.Record) {
-	slices.SortStableFunc(recs, func(a, b lead.Record) int {
-		if c := cmp.Compare(s.rank(a.Source), s.rank(b.Source)); c != 0 {
-			return c
-		}
-		if c := recordTime(&b).Compare(recordTime(&a)); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Key(), b.Key())
-	})
+// compare orders two records best first: by source priority, then the
+// most recent update, then key.
+func (s Survivorship) compare(a, b *lead.Record) int {
+	if c := cmp.Compare(s.rank(a.Source), s.rank(b.Source)); c != 0 {
+		return c
+	}
+	if c := recordTime(b).Compare(recordTime(a)); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Key(), b.Key())
 }
 
-// Merge builds the person from its records. id is the person's id.
-func (s Survivorship) Merge(id string, recs []lead.Record) lead.Person {
-	recs = slices.Clone(recs)
-	s.Order(recs)
+// Merge builds the person from its records. id is the person's id. The
+// records are ranked through pointers: a copy of the records to sort was a
+// sixth of what recomputing a person allocated.
+func (s Survivorship) Merge(id string, records []lead.Record) lead.Person {
+	recs := make([]*lead.Record, len(records))
+	for i := range records {
+		recs[i] = &records[i]
+	}
+	slices.SortStableFunc(recs, s.compare)
+	// names[i] is recs[i]'s "instance:source_id", built once for Won and Sources.
+	names := make([]string, len(recs))
+	for i, r := range recs {
+		names[i] = r.Source + ":" + r.SourceID
+	}
 	p := lead.Person{ID: id, Won: map[string]string{}}
 	pick := func(field string, dst *string, v func(*lead.Record) string) {
-		for i := range recs {
-			if x := v(&recs[i]); x != "" {
+		for i, r := range recs {
+			if x := v(r); x != "" {
 				*dst = x
-				p.Won[field] = recs[i].Source + ":" + recs[i].SourceID
+				p.Won[field] = names[i]
 				return
 			}
 		}
@@ -86,12 +95,11 @@ func (s Survivorship) Merge(id string, recs []lead.Record) lead.Person {
 		}
 		return r.Status
 	})
-	for i := range recs {
-		r := &recs[i]
+	for i, r := range recs {
 		for _, e := range r.Emails {
 			if !slices.Contains(p.Emails, e) {
 				if len(p.Emails) == 0 {
-					p.Won["email"] = r.Source + ":" + r.SourceID
+					p.Won["email"] = names[i]
 				}
 				p.Emails = append(p.Emails, e)
 			}
@@ -99,7 +107,7 @@ func (s Survivorship) Merge(id string, recs []lead.Record) lead.Person {
 		for _, ph := range r.Phones {
 			if !slices.Contains(p.Phones, ph) {
 				if len(p.Phones) == 0 {
-					p.Won["phone"] = r.Source + ":" + r.SourceID
+					p.Won["phone"] = names[i]
 				}
 				p.Phones = append(p.Phones, ph)
 			}
@@ -107,7 +115,7 @@ func (s Survivorship) Merge(id string, recs []lead.Record) lead.Person {
 		if r.Source == s.Target && s.Target != "" {
 			continue
 		}
-		p.Sources = append(p.Sources, r.Source+":"+r.SourceID)
+		p.Sources = append(p.Sources, names[i])
 		p.SourceInstances = append(p.SourceInstances, r.Source)
 		if r.Channel != "" {
 			p.Channels = append(p.Channels, r.Channel)
