@@ -231,7 +231,7 @@ var benchChunk = func() int {
 // last page's commit (the pipeline starts empty in each, as at the start of
 // a pull), and after each calls between with the stretch's page range,
 // untimed.
-func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Time, between func(from, to int)) time.Duration {
+func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Time, between func(from, to int)) (time.Duration, int) {
 	st, err := state.Open(path, time.Second)
 	if err != nil {
 		b.Fatal(err)
@@ -239,6 +239,7 @@ func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Ti
 	defer st.Close()
 	s := benchStager(now)
 	var spent time.Duration
+	restaged := 0 // pages whose speculation went stale, staged again
 	for from := 0; from < len(vendor); from += benchChunk {
 		to := min(from+benchChunk, len(vendor))
 		start := time.Now()
@@ -247,7 +248,13 @@ func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Ti
 			pp := s.prepare(st, vp[0].source, normalise(vp))
 			var sp *speculatedPage
 			spec := func(parents []*state.Overlay) *state.Overlay { sp = s.speculate(st, pp, parents); return sp.ov }
-			commit := func() error { _, _, err := s.commitSpeculated(st, sp); return err }
+			commit := func() error {
+				_, rerun, err := s.commitSpeculated(st, sp)
+				if rerun {
+					restaged++
+				}
+				return err
+			}
 			if err := pipe.emit(spec, commit); err != nil {
 				b.Fatal(err)
 			}
@@ -260,7 +267,7 @@ func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Ti
 			between(from, to)
 		}
 	}
-	return spent
+	return spent, restaged
 }
 
 // openRaw creates the baseline's file as state.Open creates a new store
@@ -297,7 +304,9 @@ func sameContents(b *testing.B, pathA, pathB string) {
 // in transactions of the same pages. The two are interleaved by stretches
 // of benchChunk pages (engine pages i..i+9, then raw pages i..i+9, each into
 // its own fresh file), so that both see the same machine noise and the
-// ratio holds on a busy machine. Metrics: engine-rec/s, raw-rec/s, ratio.
+// ratio holds on a busy machine. Metrics: engine-rec/s, raw-rec/s, ratio,
+// and restaged-pages/op (pages whose speculation went stale; 0 expected: a
+// single source with no push).
 //
 // The baseline's transactions are what the engine's changed, taken by
 // comparing the store before and after each page (storeDiff): every key
@@ -329,11 +338,12 @@ func BenchmarkStaging(b *testing.B) {
 	writes := capturePages(b, filepath.Join(b.TempDir(), "capture.db"), vendor, now)
 
 	var engineT, rawT time.Duration
+	restaged := 0
 	checked := false
 	for b.Loop() {
 		dir := b.TempDir()
 		db := openRaw(b, filepath.Join(dir, "raw.db"))
-		spent := stageAll(b, filepath.Join(dir, "engine.db"), vendor, now, func(from, to int) {
+		spent, rs := stageAll(b, filepath.Join(dir, "engine.db"), vendor, now, func(from, to int) {
 			start := time.Now()
 			for i := from; i < to; i++ {
 				if err := db.Update(func(tx *bolt.Tx) error { return applyRaw(tx, writes[i]) }); err != nil {
@@ -343,6 +353,7 @@ func BenchmarkStaging(b *testing.B) {
 			rawT += time.Since(start)
 		})
 		engineT += spent
+		restaged += rs
 		db.Close()
 		if !checked {
 			sameContents(b, filepath.Join(dir, "engine.db"), filepath.Join(dir, "raw.db"))
@@ -355,5 +366,6 @@ func BenchmarkStaging(b *testing.B) {
 	b.ReportMetric(eng, "engine-rec/s")
 	b.ReportMetric(raw, "raw-rec/s")
 	b.ReportMetric(eng/raw, "ratio")
+	b.ReportMetric(float64(restaged)/iters, "restaged-pages/op")
 	b.ReportMetric(0, "ns/op")
 }
