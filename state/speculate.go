@@ -42,7 +42,11 @@ type Overlay struct {
 	snap    int        // id of the snapshot: the last commit it saw
 	parents []*Overlay // read through before the snapshot, newest first
 	writes  map[string]map[string]ovValue
-	seqs    map[string]uint64
+	// order is writes sorted by bucket and key, as Apply writes them: sorted
+	// when the speculation ends, so that the sort is not on the commit's
+	// path (it was a fifth of Apply's CPU).
+	order []ovBucket
+	seqs  map[string]uint64
 	void    bool // the speculation failed: never applied
 	// txid is the id of the transaction that applied the overlay (0: not
 	// applied). Apply sets it; a later Apply of a child reads it.
@@ -52,6 +56,28 @@ type Overlay struct {
 type ovValue struct {
 	v   []byte
 	del bool
+}
+
+// ovBucket is one bucket's writes, keys sorted.
+type ovBucket struct {
+	name []byte
+	keys [][]byte
+	vals []ovValue
+}
+
+// sorted returns the overlay's writes sorted by bucket and key.
+func (o *Overlay) sorted() []ovBucket {
+	out := make([]ovBucket, 0, len(o.writes))
+	for _, name := range slices.Sorted(maps.Keys(o.writes)) {
+		m := o.writes[name]
+		ob := ovBucket{name: []byte(name), keys: make([][]byte, 0, len(m)), vals: make([]ovValue, 0, len(m))}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			ob.keys = append(ob.keys, []byte(k))
+			ob.vals = append(ob.vals, m[k])
+		}
+		out = append(out, ob)
+	}
+	return out
 }
 
 // Void reports whether the speculation failed (its overlay never applies).
@@ -121,7 +147,9 @@ func (s *Store) Speculate(parents []*Overlay, fn func(*Tx) error) *Overlay {
 	if err != nil {
 		ov.void = true
 		ov.writes = nil
+		return ov
 	}
+	ov.order = ov.sorted()
 	return ov
 }
 
@@ -138,16 +166,18 @@ func (s *Store) Apply(ov *Overlay, before func() error) (bool, error) {
 		if !ov.current(tx.ID() - 1) {
 			return nil
 		}
-		for _, name := range slices.Sorted(maps.Keys(ov.writes)) {
-			b := tx.Bucket([]byte(name))
-			m := ov.writes[name]
-			for _, k := range slices.Sorted(maps.Keys(m)) {
-				w := m[k]
+		order := ov.order
+		if order == nil {
+			order = ov.sorted()
+		}
+		for _, ob := range order {
+			b := tx.Bucket(ob.name)
+			for i, k := range ob.keys {
 				var err error
-				if w.del {
-					err = b.Delete([]byte(k))
+				if w := ob.vals[i]; w.del {
+					err = b.Delete(k)
 				} else {
-					err = b.Put([]byte(k), w.v)
+					err = b.Put(k, w.v)
 				}
 				if err != nil {
 					return err
