@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -242,6 +243,7 @@ func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Ti
 	restaged := 0 // pages whose speculation went stale, staged again
 	for from := 0; from < len(vendor); from += benchChunk {
 		to := min(from+benchChunk, len(vendor))
+		cpu0 := readCPU()
 		start := time.Now()
 		var pipe stagePipe
 		for _, vp := range vendor[from:to] {
@@ -263,11 +265,32 @@ func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Ti
 			b.Fatal(err)
 		}
 		spent += time.Since(start)
+		engineCPU.add(readCPU(), cpu0)
 		if between != nil {
 			between(from, to)
 		}
 	}
 	return spent, restaged
+}
+
+// cpuClasses is the process's CPU time so far, as the runtime accounts it
+// (runtime/metrics): all of it and the garbage collector's part.
+type cpuClasses struct{ total, gc float64 }
+
+func readCPU() cpuClasses {
+	s := []metrics.Sample{{Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/cpu/classes/gc/total:cpu-seconds"},
+		{Name: "/cpu/classes/idle:cpu-seconds"}}
+	metrics.Read(s)
+	// total counts the idle Ps too: what ran is total - idle.
+	return cpuClasses{total: s[0].Value.Float64() - s[2].Value.Float64(), gc: s[1].Value.Float64()}
+}
+
+// engineCPU sums the CPU of the timed engine stretches (stageAll).
+var engineCPU cpuClasses
+
+func (c *cpuClasses) add(end, start cpuClasses) {
+	c.total += end.total - start.total
+	c.gc += end.gc - start.gc
 }
 
 // openRaw creates the baseline's file as state.Open creates a new store
@@ -338,6 +361,7 @@ func BenchmarkStaging(b *testing.B) {
 	writes := capturePages(b, filepath.Join(b.TempDir(), "capture.db"), vendor, now)
 
 	var engineT, rawT time.Duration
+	engineCPU = cpuClasses{}
 	restaged := 0
 	checked := false
 	for b.Loop() {
@@ -367,5 +391,7 @@ func BenchmarkStaging(b *testing.B) {
 	b.ReportMetric(raw, "raw-rec/s")
 	b.ReportMetric(eng/raw, "ratio")
 	b.ReportMetric(float64(restaged)/iters, "restaged-pages/op")
+	b.ReportMetric(engineCPU.total*1e6/(float64(records)*iters), "engine-cpu-µs/rec")
+	b.ReportMetric(engineCPU.gc*1e6/(float64(records)*iters), "engine-gc-µs/rec")
 	b.ReportMetric(0, "ns/op")
 }
