@@ -47,7 +47,7 @@ type Overlay struct {
 	// path (it was a fifth of Apply's CPU).
 	order []ovBucket
 	seqs  map[string]uint64
-	void    bool // the speculation failed: never applied
+	void  bool // the speculation failed: never applied
 	// txid is the id of the transaction that applied the overlay (0: not
 	// applied). Apply sets it; a later Apply of a child reads it.
 	txid atomic.Int64
@@ -136,7 +136,7 @@ func (s *Store) Speculate(parents []*Overlay, fn func(*Tx) error) *Overlay {
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		ov.snap = tx.ID()
-		t := newWriteTx(tx)
+		t := s.newWriteTx(tx)
 		t.dirty = map[string]struct{}{}
 		t.ov = ov
 		if err := fn(t); err != nil {

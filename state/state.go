@@ -56,6 +56,12 @@ var ErrLocked = errors.New("state file is locked by another leadsync process")
 type Store struct {
 	db   *bolt.DB
 	path string
+	// allHashes: every record of the store has its hash in bRecHashes (the
+	// store was created empty by a leadsync that keeps them there, which
+	// marks it in meta), so a record without one there is not stored, and
+	// RecordHash need not look for the record itself (a second search per
+	// new record, most of a first sync's records).
+	allHashes bool
 
 	// Group commit (Batch): calls waiting to be committed, and whether a
 	// caller is committing them.
@@ -104,6 +110,14 @@ func Open(path string, lockTimeout time.Duration) (*Store, error) {
 		} else if err := meta.Put([]byte("format"), []byte(fmt.Sprint(Version))); err != nil {
 			return err
 		}
+		if meta.Get(metaAllHashes) != nil {
+			s.allHashes = true
+		} else if k, _ := tx.Bucket(bRecords).Cursor().First(); k == nil {
+			if err := meta.Put(metaAllHashes, []byte("1")); err != nil {
+				return err
+			}
+			s.allHashes = true
+		}
 		return initCounters(tx)
 	}); err != nil {
 		db.Close()
@@ -111,6 +125,12 @@ func Open(path string, lockTimeout time.Duration) (*Store, error) {
 	}
 	return s, nil
 }
+
+// metaAllHashes marks a store created empty with its record hashes in
+// their own bucket (Store.allHashes). A store with records and without it
+// was written by an older leadsync: RecordHash then falls back to the
+// record, and copies its hash over.
+var metaAllHashes = []byte("all_record_hashes")
 
 // BoltOptions are the options Open opens the file with (lockTimeout as
 // given). They are exported for benchmarks that compare the store with plain
@@ -127,7 +147,7 @@ func (s *Store) Close() error { return s.db.Close() }
 // (see Tx.persons); when fn fails, nothing of it is written.
 func (s *Store) Update(fn func(*Tx) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		t := newWriteTx(tx)
+		t := s.newWriteTx(tx)
 		t.dirty = map[string]struct{}{}
 		if err := fn(t); err != nil {
 			return err
@@ -214,7 +234,7 @@ func (s *Store) commitPending() {
 	s.gmu.Unlock()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, c := range calls {
-			if err := c.fn(newWriteTx(tx)); err != nil {
+			if err := c.fn(s.newWriteTx(tx)); err != nil {
 				return err
 			}
 		}
@@ -245,7 +265,7 @@ func (s *Store) commitPending() {
 
 // View runs fn in one read-only transaction.
 func (s *Store) View(fn func(*Tx) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, allHashes: s.allHashes}) })
 }
 
 // Check runs bbolt's own consistency check.
@@ -325,6 +345,8 @@ type Tx struct {
 	// staging a record made a dozen of them (a fifth of the staging
 	// benchmark's allocated bytes).
 	curs map[string]*bolt.Cursor
+	// allHashes is the store's (Store.allHashes).
+	allHashes bool
 	// ov, in a speculative transaction (Store.Speculate), takes every write
 	// and is read before the snapshot tx is: see speculate.go.
 	ov *Overlay
@@ -353,8 +375,8 @@ func (t *Tx) flush() error {
 	return nil
 }
 
-func newWriteTx(tx *bolt.Tx) *Tx {
-	return &Tx{tx: tx, recs: map[string]StoredRecord{}, persons: map[string]Person{}}
+func (s *Store) newWriteTx(tx *bolt.Tx) *Tx {
+	return &Tx{tx: tx, recs: map[string]StoredRecord{}, persons: map[string]Person{}, allHashes: s.allHashes}
 }
 
 func (t *Tx) b(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }

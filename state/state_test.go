@@ -194,7 +194,11 @@ func TestRecordHashFallsBackToTheRecordAndFillsTheBucket(t *testing.T) {
 		if err := tx.PutRecord("ask\x00u1", StoredRecord{Person: "P1", Hash: "h1"}); err != nil {
 			return err
 		}
-		return tx.tx.DeleteBucket(bRecHashes) // as an older leadsync left it
+		// as an older leadsync left it: no hashes bucket, and no mark
+		if err := tx.tx.Bucket(bMeta).Delete(metaAllHashes); err != nil {
+			return err
+		}
+		return tx.tx.DeleteBucket(bRecHashes)
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +223,41 @@ func TestRecordHashFallsBackToTheRecordAndFillsTheBucket(t *testing.T) {
 	s.View(func(tx *Tx) error {
 		if v := tx.b(bRecHashes).Get([]byte("ask\x00u1")); string(v) != "h1" {
 			t.Errorf("hashes bucket holds %q after the fallback, want h1", v)
+		}
+		return nil
+	})
+}
+
+// A store created empty keeps every record's hash in the hashes bucket and
+// says so (metaAllHashes), from one opening to the next: RecordHash then
+// does not look for a record whose hash is not there. A store with records
+// and without the mark (an older leadsync's) is not marked on opening.
+func TestANewStoreLooksForHashesInTheirBucketOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s := openStore(t, path)
+	if err := s.Update(func(tx *Tx) error {
+		if err := tx.PutRecord("ask\x00u1", StoredRecord{Person: "P1", Hash: "h1"}); err != nil {
+			return err
+		}
+		return tx.tx.Bucket(bRecHashes).Delete([]byte("ask\x00u1")) // lost, as it never is
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openStore(t, path)
+	s.View(func(tx *Tx) error {
+		if _, ok, _ := tx.RecordHash("ask\x00u1"); ok {
+			t.Error("RecordHash read the record of a store that keeps every hash in its bucket")
+		}
+		return nil
+	})
+	s.Update(func(tx *Tx) error { return tx.tx.Bucket(bMeta).Delete(metaAllHashes) })
+	s.Close()
+	s = openStore(t, path)
+	defer s.Close()
+	s.View(func(tx *Tx) error {
+		if h, ok, _ := tx.RecordHash("ask\x00u1"); !ok || h != "h1" {
+			t.Errorf("unmarked store with records: RecordHash = %q, %v; want h1 from the record", h, ok)
 		}
 		return nil
 	})

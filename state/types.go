@@ -158,12 +158,16 @@ type skipValue struct{}
 func (*skipValue) UnmarshalJSON([]byte) error { return nil }
 
 // RecordHash returns a staged record's content hash without reading the
-// record. A record staged before the hashes had their own bucket has its
+// record. In a store not created with that bucket (Store.allHashes), a
+// record staged before the hashes had their own bucket has its
 // hash read from the record once and copied there (in a read-write
 // transaction), so the next look-up is cheap again.
 func (t *Tx) RecordHash(key string) (string, bool, error) {
 	if v := t.value(bRecHashes, []byte(key)); v != nil {
 		return string(v), true, nil
+	}
+	if t.allHashes {
+		return "", false, nil
 	}
 	r, ok, err := t.Record(key)
 	if err != nil || !ok {
