@@ -274,15 +274,16 @@ type descMatcher struct {
 	re      *regexp.Regexp
 }
 
-func newDescMatcher(d *phonenumbers.PhoneNumberDesc) descMatcher {
+// newDescMatcher compiles d; ok is false when its pattern does not compile.
+func newDescMatcher(d *phonenumbers.PhoneNumberDesc) (m descMatcher, ok bool) {
 	if d == nil || d.GetNationalNumberPattern() == "" {
-		return descMatcher{}
+		return descMatcher{}, true
 	}
 	re, err := regexp.Compile("^(?:" + d.GetNationalNumberPattern() + ")$")
 	if err != nil {
-		return descMatcher{}
+		return descMatcher{}, false
 	}
-	return descMatcher{lengths: d.PossibleLength, re: re}
+	return descMatcher{lengths: d.PossibleLength, re: re}, true
 }
 
 func (d descMatcher) match(nsn string) bool {
@@ -306,11 +307,20 @@ func (rules *phoneRules) compileFor(regions []string) *ccValidity {
 		if !ok {
 			return nil
 		}
-		r := regionValidity{general: newDescMatcher(m.GetGeneralDesc()), mobile: newDescMatcher(m.GetMobile()),
-			same: m.GetSameMobileAndFixedLinePattern()}
+		r := regionValidity{same: m.GetSameMobileAndFixedLinePattern()}
+		var ok1, ok2 bool
+		r.general, ok1 = newDescMatcher(m.GetGeneralDesc())
+		r.mobile, ok2 = newDescMatcher(m.GetMobile())
+		if !ok1 || !ok2 {
+			return nil
+		}
 		for _, d := range []*phonenumbers.PhoneNumberDesc{m.GetFixedLine(), m.GetPremiumRate(), m.GetTollFree(), m.GetSharedCost(),
 			m.GetVoip(), m.GetPersonalNumber(), m.GetPager(), m.GetUan(), m.GetVoicemail()} {
-			r.types = append(r.types, newDescMatcher(d))
+			dm, ok := newDescMatcher(d)
+			if !ok {
+				return nil
+			}
+			r.types = append(r.types, dm)
 		}
 		if ld := m.GetLeadingDigits(); ld != "" {
 			re, err := regexp.Compile("^(?:" + ld + ")")
