@@ -126,6 +126,33 @@ func Open(path string, lockTimeout time.Duration) (*Store, error) {
 	return s, nil
 }
 
+// markAllHashes marks a store whose every record has its hash in the
+// hashes bucket (metaAllHashes), when it is not marked yet: a store staged
+// by an older leadsync, once every hash has been copied over. Compact runs
+// it, having read every record anyway.
+func markAllHashes(tx *bolt.Tx) error {
+	meta, recs, hashes := tx.Bucket(bMeta), tx.Bucket(bRecords), tx.Bucket(bRecHashes)
+	if meta == nil || recs == nil || hashes == nil || meta.Get(metaAllHashes) != nil {
+		return nil
+	}
+	h := hashes.Cursor()
+	err := recs.ForEach(func(k, _ []byte) error {
+		if hk, _ := h.Seek(k); !bytes.Equal(hk, k) {
+			return errMissingHash
+		}
+		return nil
+	})
+	if err == errMissingHash {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return meta.Put(metaAllHashes, []byte("1"))
+}
+
+var errMissingHash = errors.New("a record without its hash")
+
 // metaAllHashes marks a store created empty with its record hashes in
 // their own bucket (Store.allHashes). A store with records and without it
 // was written by an older leadsync: RecordHash then falls back to the
@@ -302,6 +329,12 @@ func Compact(path string, lockTimeout time.Duration) (before, after int64, err e
 	}
 	before, _ = src.Size()
 	if err := bolt.Compact(dst, src.db, 64<<20); err != nil {
+		dst.Close()
+		src.Close()
+		os.Remove(tmp)
+		return 0, 0, fmt.Errorf("compacting: %w", err)
+	}
+	if err := dst.Update(markAllHashes); err != nil {
 		dst.Close()
 		src.Close()
 		os.Remove(tmp)

@@ -263,6 +263,50 @@ func TestANewStoreLooksForHashesInTheirBucketOnly(t *testing.T) {
 	})
 }
 
+// Compaction marks a store not marked yet whose every record has its hash
+// in the hashes bucket (an older leadsync's, once its hashes were copied
+// over), and leaves unmarked one with a record whose hash is not there.
+func TestCompactMarksAStoreWhoseRecordsAllHaveHashes(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		lostHash bool
+		want     bool
+	}{{"every hash there", false, true}, {"a hash missing", true, false}} {
+		path := filepath.Join(t.TempDir(), "s.db")
+		s := openStore(t, path)
+		if err := s.Update(func(tx *Tx) error {
+			for _, k := range []string{"ask\x00u1", "ask\x00u2", "robo\x001"} {
+				if err := tx.PutRecord(k, StoredRecord{Person: "P1", Hash: "h-" + k}); err != nil {
+					return err
+				}
+			}
+			if c.lostHash {
+				if err := tx.tx.Bucket(bRecHashes).Delete([]byte("ask\x00u2")); err != nil {
+					return err
+				}
+			}
+			return tx.tx.Bucket(bMeta).Delete(metaAllHashes) // as an older leadsync's store
+		}); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if _, _, err := Compact(path, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		s = openStore(t, path)
+		if s.allHashes != c.want {
+			t.Errorf("%s: marked %v after compaction, want %v", c.name, s.allHashes, c.want)
+		}
+		s.View(func(tx *Tx) error {
+			if h, ok, _ := tx.RecordHash("ask\x00u2"); c.lostHash && (!ok || h != "h-ask\x00u2") {
+				t.Errorf("%s: RecordHash = %q, %v; want the record's own hash", c.name, h, ok)
+			}
+			return nil
+		})
+		s.Close()
+	}
+}
+
 // TestCountersMatchBucketSizesAfterRandomOperations drives every method
 // that adds or removes persons, outbox and DLQ entries and conflicts, with
 // repeats (an entry put twice, a key deleted that is not there), across
