@@ -196,7 +196,7 @@ func (e *Engine) RunSource(ctx context.Context, name string, progress Progress) 
 		pullErr := src.Pull(ctx, cursor, func(p connectors.Page) error {
 			// Preparing the page (hashing and encoding its records) is done
 			// here, before emit waits for the page in flight.
-			pp := e.stage.prepare(e.store, name, p)
+			pp := e.stage.prepare(name, p)
 			var sp *speculatedPage
 			return pipe.emit(func(parents []*state.Overlay) *state.Overlay {
 				sp = e.stage.speculate(e.store, pp, parents)

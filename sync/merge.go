@@ -176,8 +176,8 @@ func messageKey(r *lead.Record, c *lead.Conversation, m *lead.Message) string {
 // recordHash is the content hash of a record, without its raw form (raw
 // payloads carry volatile fields that change nothing we store or push). It
 // also returns the record's encoding without its raw form
-// (state.EncodeRecordWithoutRaw; nil when it failed), from which
-// state.WithRaw makes the stored bytes.
+// (state.EncodeRecordWithoutRaw; nil when it failed), which
+// Tx.PutRecordWithoutRaw stores.
 func recordHash(r *lead.Record) (string, []byte) {
 	b, err := state.EncodeRecordWithoutRaw(r)
 	if err != nil {

@@ -264,14 +264,14 @@ func TestAPageStagedAgainIsCounted(t *testing.T) {
 			Records: []lead.Record{rec("c", id, "N", "", []string{id + "@x.tn"}, nil)}}
 	}
 	var res RunResult
-	fresh := f.stage.speculate(f.st, f.stage.prepare(f.st, "c", page("1")), nil)
+	fresh := f.stage.speculate(f.st, f.stage.prepare("c", page("1")), nil)
 	if err := eng.stagePage(fresh, &res, discardLogger(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := count(eng.metrics.restaged); got != 0 {
 		t.Errorf("a page applied as speculated counted %v times as staged again", got)
 	}
-	stale := f.stage.speculate(f.st, f.stage.prepare(f.st, "c", page("2")), nil)
+	stale := f.stage.speculate(f.st, f.stage.prepare("c", page("2")), nil)
 	f.stagePage("d", rec("d", "1", "Dora", "", []string{"dora@x.tn"}, nil)) // commits meanwhile
 	if err := eng.stagePage(stale, &res, discardLogger(), nil); err != nil {
 		t.Fatal(err)

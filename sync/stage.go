@@ -38,14 +38,14 @@ type stager struct {
 // what is stored: a crash before the commit re-fetches the page, a crash
 // after it finds every record unchanged by hash.
 func (s *stager) StagePage(st *state.Store, instance string, page connectors.Page) (StageStats, error) {
-	return s.stagePrepared(st, s.prepare(st, instance, page))
+	return s.stagePrepared(st, s.prepare(instance, page))
 }
 
-// preparedPage is a page with the part of staging that needs no write
+// preparedPage is a page with the part of staging that needs no
 // transaction done ahead: its records carry their source instance, their
-// content hash, and, for a record that differed from the stored one when
-// prepared, its encoding. RunSource prepares page N+1 in the source's
-// goroutine while page N commits in the staging one.
+// content hash and their encoding without raw payload (the hash's input,
+// kept for storage). RunSource prepares page N+1 in the source's goroutine
+// while page N commits in the staging one.
 type preparedPage struct {
 	instance string
 	page     connectors.Page
@@ -55,32 +55,22 @@ type preparedPage struct {
 type preparedRecord struct {
 	rec  lead.Record
 	hash string
-	enc  []byte // state.EncodeRecordWithoutRaw(&rec); nil: encoded when stored
+	enc  []byte // state.EncodeRecordWithoutRaw(&rec); nil (it failed): PutRecord reports why
 }
 
-// prepare hashes a page's records and encodes those that differ from what
-// is stored (a read-only look, which may be one page behind: a record found
-// unchanged then is encoded when it is stored, if it must be). It cannot
-// fail: what it could not do is done by stagePrepared.
-func (s *stager) prepare(st *state.Store, instance string, page connectors.Page) *preparedPage {
+// prepare hashes a page's records, keeping the encoding each hash is taken
+// of for storage. It needs no transaction: whether a record is unchanged is
+// decided when it is staged. (It used to look every record's hash up to
+// encode only the changed ones; since the hash is taken of the encoding,
+// that look-up only repeated the staging transaction's.)
+func (s *stager) prepare(instance string, page connectors.Page) *preparedPage {
 	pp := &preparedPage{instance: instance, page: page, recs: make([]preparedRecord, len(page.Records))}
-	noRaw := make([][]byte, len(page.Records))
 	for i := range page.Records {
 		pr := &pp.recs[i]
 		pr.rec = page.Records[i]
 		pr.rec.Source = instance
-		pr.hash, noRaw[i] = recordHash(&pr.rec)
+		pr.hash, pr.enc = recordHash(&pr.rec)
 	}
-	_ = st.View(func(tx *state.Tx) error {
-		for i := range pp.recs {
-			pr := &pp.recs[i]
-			if oh, ok, err := tx.RecordHash(pr.rec.Key()); err == nil && ok && oh == pr.hash {
-				continue
-			}
-			pr.enc = noRaw[i] // the raw payload is added as it is stored
-		}
-		return nil
-	})
 	return pp
 }
 

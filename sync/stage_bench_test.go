@@ -247,7 +247,7 @@ func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Ti
 		start := time.Now()
 		var pipe stagePipe
 		for _, vp := range vendor[from:to] {
-			pp := s.prepare(st, vp[0].source, normalise(vp))
+			pp := s.prepare(vp[0].source, normalise(vp))
 			var sp *speculatedPage
 			spec := func(parents []*state.Overlay) *state.Overlay { sp = s.speculate(st, pp, parents); return sp.ov }
 			commit := func() error {

@@ -167,7 +167,7 @@ func TestAStaleSpeculationIsStagedAgainAndReportsItsConflictOnce(t *testing.T) {
 		rec("c", "9", "", "", []string{"ali@x.tn", "sami@x.tn"}, nil),
 		rec("c", "10", "Zed", "", []string{"zed@x.tn"}, nil),
 	}}
-	sp := f.stage.speculate(f.st, f.stage.prepare(f.st, "c", page), nil)
+	sp := f.stage.speculate(f.st, f.stage.prepare("c", page), nil)
 	f.stagePage("d", rec("d", "1", "Dora", "", []string{"dora@x.tn"}, nil)) // commits meanwhile
 	stats, rerun, err := f.stage.commitSpeculated(f.st, sp)
 	if err != nil || !rerun {
