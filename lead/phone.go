@@ -65,14 +65,13 @@ type phoneRules struct {
 
 	// meta is each geographic region's metadata, for validNumber, which
 	// compiles what a calling code needs on its first number (validity).
-	meta       map[string]*phonenumbers.PhoneMetadata
-	validityMu gosync.Mutex
-	validity   map[int32]*ccValidity
+	meta     map[string]*phonenumbers.PhoneMetadata
+	validity gosync.Map // int32 calling code -> *ccValidity (nil: the library decides)
 }
 
 var loadPhoneRules = gosync.OnceValue(func() *phoneRules {
 	r := &phoneRules{byRegion: map[string]phoneRule{}, byCC: map[int32]phoneRule{}, codes: map[int32]bool{},
-		meta: map[string]*phonenumbers.PhoneMetadata{}, validity: map[int32]*ccValidity{}}
+		meta: map[string]*phonenumbers.PhoneMetadata{}}
 	coll, err := phonenumbers.MetadataCollection()
 	if err != nil {
 		return r // no rules: every number goes to the library
@@ -237,16 +236,13 @@ func (rules *phoneRules) e164(s, region string) (string, bool) {
 // once per calling code, and the types most numbers are (fixed line,
 // mobile) are tried first: which type matches does not change validity.
 func (rules *phoneRules) validNumber(cc int32, nsn string) bool {
-	rules.validityMu.Lock()
-	v, ok := rules.validity[cc]
+	// Looked up without a lock on every number; compiled once per calling
+	// code (two callers racing on a new one may both compile it).
+	cached, ok := rules.validity.Load(cc)
 	if !ok {
-		if rules.validity == nil {
-			rules.validity = map[int32]*ccValidity{}
-		}
-		v = rules.compileValidity(cc)
-		rules.validity[cc] = v
+		cached, _ = rules.validity.LoadOrStore(cc, rules.compileValidity(cc))
 	}
-	rules.validityMu.Unlock()
+	v := cached.(*ccValidity)
 	if v == nil { // rules without the metadata it needs: the library decides
 		nn, err := strconv.ParseUint(nsn, 10, 64)
 		return err == nil && phonenumbers.IsValidNumber(&phonenumbers.PhoneNumber{CountryCode: &cc, NationalNumber: &nn})
