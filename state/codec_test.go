@@ -153,7 +153,7 @@ func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 	})
 }
 
-// WithRaw(EncodeRecordWithoutRaw(r), r.Raw) is EncodeRecord(r), byte for
+// withRaw(EncodeRecordWithoutRaw(r), r.Raw) is EncodeRecord(r), byte for
 // byte, for records of every kind and raw payloads nil, empty, of every
 // byte value and of lengths that pad base64 differently.
 func TestWithRawGivesEncodeRecordsBytes(t *testing.T) {
@@ -183,11 +183,11 @@ func TestWithRawGivesEncodeRecordsBytes(t *testing.T) {
 				t.Fatal(err)
 			}
 			kept := bytes.Clone(noRaw)
-			if got := WithRaw(noRaw, r.Raw); !bytes.Equal(got, want) {
-				t.Errorf("record %d, raw %q: WithRaw gave\n%s\nEncodeRecord\n%s", i, raw, got, want)
+			if got := withRaw(noRaw, r.Raw); !bytes.Equal(got, want) {
+				t.Errorf("record %d, raw %q: withRaw gave\n%s\nEncodeRecord\n%s", i, raw, got, want)
 			}
 			if !bytes.Equal(noRaw, kept) {
-				t.Errorf("record %d, raw %q: WithRaw changed its argument", i, raw)
+				t.Errorf("record %d, raw %q: withRaw changed its argument", i, raw)
 			}
 			if len(r.Raw) > 0 && bytes.Equal(noRaw, want) {
 				t.Errorf("record %d: the encoding without raw holds the raw payload", i)
@@ -211,8 +211,14 @@ func FuzzWithRawGivesEncodeRecordsBytes(f *testing.F) {
 		if err != nil {
 			t.Fatalf("EncodeRecord succeeds, EncodeRecordWithoutRaw: %v", err)
 		}
-		if got := WithRaw(noRaw, raw); !bytes.Equal(got, want) {
-			t.Fatalf("WithRaw gave\n%s\nEncodeRecord\n%s", got, want)
+		if got := withRaw(noRaw, raw); !bytes.Equal(got, want) {
+			t.Fatalf("withRaw gave\n%s\nEncodeRecord\n%s", got, want)
 		}
 	})
+}
+
+// withRaw is what PutRecordWithoutRaw stores as the record (appendWithRaw),
+// on its own.
+func withRaw(noRaw, raw []byte) []byte {
+	return appendWithRaw(make([]byte, 0, withRawLen(noRaw, raw)), noRaw, raw)
 }

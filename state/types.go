@@ -210,8 +210,8 @@ func (t *Tx) putRecordRaw(key string, r StoredRecord, raw []byte) error {
 // while the page before it commits).
 func EncodeRecord(r *lead.Record) ([]byte, error) { return gojson.Marshal(r) }
 
-// EncodeRecordWithoutRaw is EncodeRecord of r with no raw payload; WithRaw
-// adds r.Raw to it. Staging hashes a record's content without its raw
+// EncodeRecordWithoutRaw is EncodeRecord of r with no raw payload;
+// PutRecordWithoutRaw adds r.Raw to it as it stores it. Staging hashes a record's content without its raw
 // payload and stores the record with it: encoded once for both, instead of
 // twice.
 func EncodeRecordWithoutRaw(r *lead.Record) ([]byte, error) {
@@ -220,19 +220,11 @@ func EncodeRecordWithoutRaw(r *lead.Record) ([]byte, error) {
 	return gojson.Marshal(&c)
 }
 
-// WithRaw returns EncodeRecord's bytes for a record whose encoding without
-// its raw payload is noRaw: the raw payload is the record's last field,
-// omitted when empty, a base64 string otherwise. noRaw is not modified.
-func WithRaw(noRaw, raw []byte) []byte {
-	if len(raw) == 0 {
-		return noRaw
-	}
-	return appendWithRaw(make([]byte, 0, withRawLen(noRaw, raw)), noRaw, raw)
-}
-
 const rawField = `,"raw":"`
 
-// appendWithRaw appends WithRaw(noRaw, raw) to dst.
+// appendWithRaw appends to dst EncodeRecord's bytes for a record whose
+// encoding without its raw payload is noRaw: the raw payload is the
+// record's last field, omitted when empty, a base64 string otherwise.
 func appendWithRaw(dst, noRaw, raw []byte) []byte {
 	if len(raw) == 0 || len(noRaw) < 2 || noRaw[len(noRaw)-1] != '}' {
 		return append(dst, noRaw...)
@@ -243,7 +235,7 @@ func appendWithRaw(dst, noRaw, raw []byte) []byte {
 	return append(dst, `"}`...)
 }
 
-// withRawLen is the length of WithRaw(noRaw, raw).
+// withRawLen is the length appendWithRaw appends.
 func withRawLen(noRaw, raw []byte) int {
 	if len(raw) == 0 {
 		return len(noRaw)
