@@ -232,15 +232,21 @@ var benchChunk = func() int {
 // last page's commit (the pipeline starts empty in each, as at the start of
 // a pull), and after each calls between with the stretch's page range,
 // untimed.
-func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Time, between func(from, to int)) (time.Duration, int) {
+// stagedRun is what stageAll measured over its timed stretches.
+type stagedRun struct {
+	spent    time.Duration
+	restaged int        // pages whose speculation went stale, staged again
+	cpu      cpuClasses // the process's CPU meanwhile
+}
+
+func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Time, between func(from, to int)) stagedRun {
 	st, err := state.Open(path, time.Second)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
 	s := benchStager(now)
-	var spent time.Duration
-	restaged := 0 // pages whose speculation went stale, staged again
+	var run stagedRun
 	for from := 0; from < len(vendor); from += benchChunk {
 		to := min(from+benchChunk, len(vendor))
 		cpu0 := readCPU()
@@ -253,7 +259,7 @@ func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Ti
 			commit := func() error {
 				_, rerun, err := s.commitSpeculated(st, sp)
 				if rerun {
-					restaged++
+					run.restaged++
 				}
 				return err
 			}
@@ -264,13 +270,13 @@ func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Ti
 		if err := pipe.wait(); err != nil {
 			b.Fatal(err)
 		}
-		spent += time.Since(start)
-		engineCPU.add(readCPU(), cpu0)
+		run.spent += time.Since(start)
+		run.cpu.add(readCPU(), cpu0)
 		if between != nil {
 			between(from, to)
 		}
 	}
-	return spent, restaged
+	return run
 }
 
 // cpuClasses is the process's CPU time so far, as the runtime accounts it
@@ -284,9 +290,6 @@ func readCPU() cpuClasses {
 	// total counts the idle Ps too: what ran is total - idle.
 	return cpuClasses{total: s[0].Value.Float64() - s[2].Value.Float64(), gc: s[1].Value.Float64()}
 }
-
-// engineCPU sums the CPU of the timed engine stretches (stageAll).
-var engineCPU cpuClasses
 
 func (c *cpuClasses) add(end, start cpuClasses) {
 	c.total += end.total - start.total
@@ -361,13 +364,13 @@ func BenchmarkStaging(b *testing.B) {
 	writes := capturePages(b, filepath.Join(b.TempDir(), "capture.db"), vendor, now)
 
 	var engineT, rawT time.Duration
-	engineCPU = cpuClasses{}
+	var engineCPU cpuClasses
 	restaged := 0
 	checked := false
 	for b.Loop() {
 		dir := b.TempDir()
 		db := openRaw(b, filepath.Join(dir, "raw.db"))
-		spent, rs := stageAll(b, filepath.Join(dir, "engine.db"), vendor, now, func(from, to int) {
+		run := stageAll(b, filepath.Join(dir, "engine.db"), vendor, now, func(from, to int) {
 			start := time.Now()
 			for i := from; i < to; i++ {
 				if err := db.Update(func(tx *bolt.Tx) error { return applyRaw(tx, writes[i]) }); err != nil {
@@ -376,8 +379,9 @@ func BenchmarkStaging(b *testing.B) {
 			}
 			rawT += time.Since(start)
 		})
-		engineT += spent
-		restaged += rs
+		engineT += run.spent
+		restaged += run.restaged
+		engineCPU.add(run.cpu, cpuClasses{})
 		db.Close()
 		if !checked {
 			sameContents(b, filepath.Join(dir, "engine.db"), filepath.Join(dir, "raw.db"))
