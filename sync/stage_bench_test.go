@@ -348,7 +348,9 @@ func sameContents(b *testing.B, pathA, pathB string) {
 func BenchmarkStaging(b *testing.B) {
 	// The garbage collector runs as in the daemon (TuneGC).
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	TuneGC()
+	if tu := tuneGC(HeapHeadroom); tu != nil {
+		defer tu.stop()
+	}
 	n := 20000
 	if s := os.Getenv("LEADSYNC_BENCH_PERSONS"); s != "" {
 		fmt.Sscan(s, &n)
