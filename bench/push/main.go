@@ -58,7 +58,7 @@ func main() {
 	conc := flag.Int("concurrency", 4, "push.concurrency, and the plain client's workers")
 	rounds := flag.Int("rounds", 3, "rounds of (engine, plain creates, plain lookups+creates)")
 	flag.DurationVar(&latency, "latency", 0, "delay the fake CRM adds to every request (a real CRM's answer time)")
-	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the engine's drains to this file")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file; the engine's drains are labelled side=engine (go tool pprof -tagfocus side=engine)")
 	flag.StringVar(&memProfile, "memprofile", "", "write the allocations of the first engine drain: FILE.base before it, FILE after it (go tool pprof -sample_index=alloc_space -base FILE.base push FILE)")
 	flag.StringVar(&traceFile, "trace", "", "write an execution trace of the first engine drain to this file (go tool trace -pprof=sync|net|syscall FILE shows where workers wait)")
 	flag.Parse()
@@ -69,7 +69,10 @@ func main() {
 			log.Fatal(err)
 		}
 		defer f.Close()
-		profile = f
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	fmt.Printf("push: %d leads, concurrency %d, %d rounds, fake CRM without rate limit, latency %s\n", *n, *conc, *rounds, latency)
 	fmt.Printf("%-6s %14s %16s %22s %22s %8s %8s %8s\n", "round", "engine lead/s", "plain create/s", "plain lookup+create/s", "built lookup+create/s", "ratio", "ratio2", "ratio3")
@@ -141,7 +144,6 @@ func cpuTime() time.Duration {
 var (
 	latency    time.Duration
 	cpuProfile string
-	profile    *os.File
 	traceFile  string
 	memProfile string
 )
@@ -215,9 +217,6 @@ connectors:
 	if res := eng.RunSource(ctx, "facebook", nil); res.Err != nil || res.Stats.Enqueued != n {
 		log.Fatalf("staging: %v (%d enqueued, want %d)", res.Err, res.Stats.Enqueued, n)
 	}
-	if profile != nil {
-		pprof.StartCPUProfile(profile)
-	}
 	if traceFile != "" {
 		f, err := os.Create(traceFile)
 		if err != nil {
@@ -231,7 +230,10 @@ connectors:
 	}
 	spent := measure()
 	start := time.Now()
-	ps, _, err := eng.Drain(ctx)
+	var ps lsync.PushStats
+	// The engine's goroutines carry the label side=engine (the fake CRM's
+	// do not: its server starts them): go tool pprof -tagfocus side=engine.
+	pprof.Do(ctx, pprof.Labels("side", "engine"), func(ctx context.Context) { ps, _, err = eng.Drain(ctx) })
 	d := time.Since(start)
 	c := spent()
 	if memProfile != "" {
@@ -241,10 +243,6 @@ connectors:
 	if traceFile != "" {
 		trace.Stop()
 		traceFile = "" // the first drain only
-	}
-	if profile != nil {
-		pprof.StopCPUProfile()
-		profile = nil // one drain per profile file
 	}
 	if err != nil || ps.Created != n {
 		log.Fatalf("drain: %v (%d created, want %d)", err, ps.Created, n)
