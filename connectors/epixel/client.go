@@ -270,9 +270,12 @@ func (c *client) post(ctx context.Context, path, label string, form []httpapi.Fi
 
 // idField reads key from an object (data.slug, data.note_id), as a string
 // or a number; the other fields may be of any type.
-func idField(data []byte, key string) (string, error) {
+func idField(data []byte, key string) (string, error) { return idFieldWith(data, key, decode) }
+
+// idFieldWith is idField with dec for its decoding.
+func idFieldWith(data []byte, key string, dec decoder) (string, error) {
 	var obj map[string]json.RawMessage
-	if err := httpapi.DecodeJSON(data, &obj); err != nil || obj == nil {
+	if err := dec(data, &obj); err != nil || obj == nil {
 		return "", fmt.Errorf("want an object with %q, got %s", key, snippet(data))
 	}
 	var id text
