@@ -10,6 +10,7 @@ import (
 	gojson "github.com/goccy/go-json"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/leadsync/leadsync/internal/fastjson"
 	"github.com/leadsync/leadsync/lead"
 )
 
@@ -89,7 +90,7 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := newLike(v)
-		if !fastDecode(enc[len(envelope):len(enc)-1], got) {
+		if !fastjson.Decode(enc[len(envelope):len(enc)-1], got) {
 			t.Fatalf("%T: go-json refused %s", v, enc)
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
@@ -105,7 +106,7 @@ func newLike(v any) any { return reflect.New(reflect.TypeOf(v).Elem()).Interface
 // retry, and decode reports encoding/json's error for a corrupt value.
 func TestDecodeCorruptValue(t *testing.T) {
 	p := Person{ID: "kept?", Records: []string{"x"}}
-	if fastDecode([]byte(`{"id":"p2","records":["a"],"updated_at":"not a time"}`), &p) {
+	if fastjson.Decode([]byte(`{"id":"p2","records":["a"],"updated_at":"not a time"}`), &p) {
 		t.Fatal("go-json accepted a bad time")
 	}
 	if diff := cmp.Diff(Person{}, p); diff != "" {

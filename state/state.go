@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
 	"slices"
 	gosync "sync"
 	"time"
@@ -21,6 +20,8 @@ import (
 	gojson "github.com/goccy/go-json"
 	bolt "go.etcd.io/bbolt"
 	bolterr "go.etcd.io/bbolt/errors"
+
+	"github.com/leadsync/leadsync/internal/fastjson"
 )
 
 // Version is the stored format version every value carries.
@@ -500,7 +501,7 @@ func encode(v any) ([]byte, error) {
 // ones reported.
 func decode(raw []byte, v any) error {
 	if len(raw) > len(envelope) && bytes.HasPrefix(raw, envelope) && raw[len(raw)-1] == '}' {
-		if fastDecode(raw[len(envelope):len(raw)-1], v) {
+		if fastjson.Decode(raw[len(envelope):len(raw)-1], v) {
 			return nil
 		}
 	}
@@ -512,20 +513,4 @@ func decode(raw []byte, v any) error {
 		return fmt.Errorf("stored format v%d, this leadsync reads v%d", w.V, Version)
 	}
 	return json.Unmarshal(w.Data, v)
-}
-
-// fastDecode decodes data into v (a pointer) with go-json and reports
-// whether it did. A panic inside go-json on a corrupt value counts as a
-// refusal. After a refusal *v is zeroed, for the caller to decode again with
-// encoding/json, which names the problem.
-func fastDecode(data []byte, v any) (ok bool) {
-	defer func() {
-		if recover() != nil {
-			ok = false
-		}
-		if !ok {
-			reflect.ValueOf(v).Elem().SetZero()
-		}
-	}()
-	return gojson.Unmarshal(data, v) == nil
 }

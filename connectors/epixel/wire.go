@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
 
-	gojson "github.com/goccy/go-json"
-
 	"github.com/leadsync/leadsync/connectors/httpapi"
+	"github.com/leadsync/leadsync/internal/fastjson"
 )
 
 // This file decodes Epixel's answers. Every answer is (or may be) wrapped in
@@ -99,24 +97,10 @@ type decoder func(data []byte, v any) error
 // error names the problem. The fast path decodes what encoding/json
 // decodes, errors included: FuzzDecodeMatchesEncodingJSON.
 func decode(data []byte, v any) error {
-	if json.Valid(data) && fastDecode(data, v) {
+	if json.Valid(data) && fastjson.Decode(data, v) {
 		return nil
 	}
 	return httpapi.DecodeJSON(data, v)
-}
-
-// fastDecode decodes data into v (a pointer) with go-json and reports
-// whether it did; after a refusal *v is zeroed.
-func fastDecode(data []byte, v any) (ok bool) {
-	defer func() {
-		if recover() != nil {
-			ok = false
-		}
-		if !ok {
-			reflect.ValueOf(v).Elem().SetZero()
-		}
-	}()
-	return gojson.Unmarshal(data, v) == nil
 }
 
 func validJSON(b []byte) error {
