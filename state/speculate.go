@@ -168,7 +168,7 @@ func (s *Store) Apply(ov *Overlay, before func() error) (bool, error) {
 			return nil
 		}
 		for _, ob := range ov.order {
-			b := tx.Bucket(ob.name)
+			b := bucket(tx, ob.name)
 			for i, k := range ob.keys {
 				var err error
 				if w := ob.vals[i]; w.del {

@@ -167,6 +167,33 @@ func BoltOptions(lockTimeout time.Duration) *bolt.Options {
 	return &bolt.Options{Timeout: lockTimeout, FreelistType: bolt.FreelistMapType}
 }
 
+// FillPercent is how full bbolt fills a bucket's pages when a commit splits
+// them. bbolt's default, half, suits keys inserted anywhere; the records,
+// their hashes, the persons and the outbox mostly grow at the end of their
+// key order (vendor ids and person ids in sequence, due times), where
+// half-full pages are written and never filled. At 0.9 a staging commit
+// writes fewer pages: BenchmarkStaging 38.9–40.6k → 41.7–44.0k records/s
+// (raw bbolt filling its pages the same way, alternated), and the state file
+// at 100,000 persons holds 2,705 bytes a person instead of 3,557. The
+// identities' keys (emails, phones) land anywhere and keep the default. Exported for benchmarks that compare the store with plain
+// bbolt, which must fill their pages the same way.
+func FillPercent(bucket []byte) float64 {
+	switch string(bucket) {
+	case string(bRecords), string(bRecHashes), string(bPersons), string(bOutbox):
+		return 0.9
+	}
+	return bolt.DefaultFillPercent
+}
+
+// bucket is tx's bucket name, set to fill its pages as FillPercent says.
+func bucket(tx *bolt.Tx, name []byte) *bolt.Bucket {
+	b := tx.Bucket(name)
+	if b != nil {
+		b.FillPercent = FillPercent(name)
+	}
+	return b
+}
+
 // Close closes the file.
 func (s *Store) Close() error { return s.db.Close() }
 
@@ -413,7 +440,7 @@ func (s *Store) newWriteTx(tx *bolt.Tx) *Tx {
 	return &Tx{tx: tx, recs: map[string]StoredRecord{}, persons: map[string]Person{}, allHashes: s.allHashes}
 }
 
-func (t *Tx) b(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
+func (t *Tx) b(name []byte) *bolt.Bucket { return bucket(t.tx, name) }
 
 // value is bucket.Get(key) through the transaction's cursor for the bucket.
 // Seek positions the cursor from the bucket's root every time, so a cursor

@@ -170,7 +170,9 @@ func (d *storeDiff) next(b *testing.B, path string, into *rawPages) []rawWrite {
 // applyRaw writes page i's changes with plain bbolt.
 func (r *rawPages) applyRaw(tx *bolt.Tx, i int) error {
 	for _, w := range r.pages[i] {
-		bk := tx.Bucket(r.bytes(w.bucket))
+		name := r.bytes(w.bucket)
+		bk := tx.Bucket(name)
+		bk.FillPercent = state.FillPercent(name) // as the store fills its pages
 		var err error
 		switch {
 		case w.setSeq:
