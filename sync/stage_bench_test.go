@@ -362,7 +362,8 @@ func sameContents(b *testing.B, pathA, pathB string) {
 // comparing the store before and after each page (storeDiff): every key
 // put or deleted in every bucket, meta counters and bucket sequences
 // included. Its file starts as state.Open leaves a new one and is opened
-// with the same bbolt options; after the first run the two files are
+// with the same bbolt options, and its buckets fill their pages as the
+// store's do (state.FillPercent); after the first run the two files are
 // checked to hold the same contents.
 //
 //	go test ./sync -run '^$' -bench Staging -benchtime 3x
