@@ -167,8 +167,9 @@ func (s *Store) Apply(ov *Overlay, before func() error) (bool, error) {
 		if !ov.current(tx.ID() - 1) {
 			return nil
 		}
+		fillPages(tx)
 		for _, ob := range ov.order {
-			b := bucket(tx, ob.name)
+			b := tx.Bucket(ob.name)
 			for i, k := range ob.keys {
 				var err error
 				if w := ob.vals[i]; w.del {

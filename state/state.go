@@ -173,25 +173,31 @@ func BoltOptions(lockTimeout time.Duration) *bolt.Options {
 // key order (vendor ids and person ids in sequence, due times), where
 // half-full pages are written and never filled. At 0.9 a staging commit
 // writes fewer pages: BenchmarkStaging 38.9–40.6k → 41.7–44.0k records/s
-// (raw bbolt filling its pages the same way, alternated), and the state file
-// at 100,000 persons holds 2,705 bytes a person instead of 3,557. The
-// identities' keys (emails, phones) land anywhere and keep the default. Exported for benchmarks that compare the store with plain
-// bbolt, which must fill their pages the same way.
+// (raw bbolt filling its pages the same way, alternated), and the state
+// file at 100,000 persons holds 2,705 bytes a person instead of 3,557. The
+// identities' keys (emails, phones) land anywhere and keep the default.
+// Exported for benchmarks that compare the store with plain bbolt, which
+// must fill their pages the same way.
 func FillPercent(bucket []byte) float64 {
-	switch string(bucket) {
-	case string(bRecords), string(bRecHashes), string(bPersons), string(bOutbox):
-		return 0.9
+	if slices.ContainsFunc(appendBuckets, func(b []byte) bool { return bytes.Equal(b, bucket) }) {
+		return appendFill
 	}
 	return bolt.DefaultFillPercent
 }
 
-// bucket is tx's bucket name, set to fill its pages as FillPercent says.
-func bucket(tx *bolt.Tx, name []byte) *bolt.Bucket {
-	b := tx.Bucket(name)
-	if b != nil {
-		b.FillPercent = FillPercent(name)
+// appendBuckets are the buckets filled to appendFill (FillPercent).
+var appendBuckets = [][]byte{bRecords, bRecHashes, bPersons, bOutbox}
+
+const appendFill = 0.9
+
+// fillPages sets FillPercent's fill on tx's buckets, once per read-write
+// transaction: tx.Bucket hands out the same bucket for the rest of it.
+func fillPages(tx *bolt.Tx) {
+	for _, name := range appendBuckets {
+		if b := tx.Bucket(name); b != nil {
+			b.FillPercent = appendFill
+		}
 	}
-	return b
 }
 
 // Close closes the file.
@@ -202,6 +208,7 @@ func (s *Store) Close() error { return s.db.Close() }
 // (see Tx.persons); when fn fails, nothing of it is written.
 func (s *Store) Update(fn func(*Tx) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
+		fillPages(tx)
 		t := s.newWriteTx(tx)
 		t.dirty = map[string]struct{}{}
 		if err := fn(t); err != nil {
@@ -288,6 +295,7 @@ func (s *Store) commitPending() {
 	s.pending = nil
 	s.gmu.Unlock()
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		fillPages(tx)
 		for _, c := range calls {
 			if err := c.fn(s.newWriteTx(tx)); err != nil {
 				return err
@@ -440,7 +448,7 @@ func (s *Store) newWriteTx(tx *bolt.Tx) *Tx {
 	return &Tx{tx: tx, recs: map[string]StoredRecord{}, persons: map[string]Person{}, allHashes: s.allHashes}
 }
 
-func (t *Tx) b(name []byte) *bolt.Bucket { return bucket(t.tx, name) }
+func (t *Tx) b(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
 
 // value is bucket.Get(key) through the transaction's cursor for the bucket.
 // Seek positions the cursor from the bucket's root every time, so a cursor
