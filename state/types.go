@@ -205,15 +205,11 @@ func (t *Tx) putRecordRaw(key string, r StoredRecord, raw []byte) error {
 	return nil
 }
 
-// EncodeRecord encodes a record as PutRecordEncoded stores it. It needs no
-// transaction, so a caller can do it ahead (staging encodes a page's records
-// while the page before it commits).
-func EncodeRecord(r *lead.Record) ([]byte, error) { return gojson.Marshal(r) }
-
-// EncodeRecordWithoutRaw is EncodeRecord of r with no raw payload;
-// PutRecordWithoutRaw adds r.Raw to it as it stores it. Staging hashes a record's content without its raw
-// payload and stores the record with it: encoded once for both, instead of
-// twice.
+// EncodeRecordWithoutRaw encodes r as it is stored, without its raw
+// payload; PutRecordWithoutRaw adds r.Raw to it as it stores it. It needs
+// no transaction: staging hashes a record's content without its raw payload
+// ahead, while the page before commits, and stores the record with it,
+// encoded once for both.
 func EncodeRecordWithoutRaw(r *lead.Record) ([]byte, error) {
 	c := *r
 	c.Raw = nil
@@ -222,7 +218,7 @@ func EncodeRecordWithoutRaw(r *lead.Record) ([]byte, error) {
 
 const rawField = `,"raw":"`
 
-// appendWithRaw appends to dst EncodeRecord's bytes for a record whose
+// appendWithRaw appends to dst the whole encoding of a record whose
 // encoding without its raw payload is noRaw: the raw payload is the
 // record's last field, omitted when empty, a base64 string otherwise.
 func appendWithRaw(dst, noRaw, raw []byte) []byte {
@@ -243,33 +239,22 @@ func withRawLen(noRaw, raw []byte) int {
 	return len(noRaw) + len(rawField) + base64.StdEncoding.EncodedLen(len(raw)) + 1
 }
 
-// PutRecordEncoded is PutRecord with r.Record already encoded by
-// EncodeRecord: the stored bytes are exactly PutRecord's.
-func (t *Tx) PutRecordEncoded(key string, r StoredRecord, record []byte) error {
-	return t.putRecordEncoded(key, r, record, nil)
-}
-
 // PutRecordWithoutRaw is PutRecord with r.Record already encoded by
 // EncodeRecordWithoutRaw: r.Record.Raw is added as the stored bytes are
-// built, which are exactly PutRecord's.
+// built (appendWithRaw), in one allocation, and they are exactly PutRecord's.
 func (t *Tx) PutRecordWithoutRaw(key string, r StoredRecord, noRaw []byte) error {
-	return t.putRecordEncoded(key, r, noRaw, r.Record.Raw)
-}
-
-// putRecordEncoded stores record, with raw added (appendWithRaw), in the
-// stored record's envelope, in one allocation.
-func (t *Tx) putRecordEncoded(key string, r StoredRecord, record, raw []byte) error {
+	raw := r.Record.Raw
 	if !plainJSONString(r.Person) || !plainJSONString(r.Hash) {
 		return t.PutRecord(key, r)
 	}
-	out := make([]byte, 0, len(envelope)+len(r.Person)+len(r.Hash)+withRawLen(record, raw)+40)
+	out := make([]byte, 0, len(envelope)+len(r.Person)+len(r.Hash)+withRawLen(noRaw, raw)+40)
 	out = append(out, envelope...)
 	out = append(out, `{"person":"`...)
 	out = append(out, r.Person...)
 	out = append(out, `","hash":"`...)
 	out = append(out, r.Hash...)
 	out = append(out, `","record":`...)
-	out = appendWithRaw(out, record, raw)
+	out = appendWithRaw(out, noRaw, raw)
 	out = append(out, "}}"...)
 	return t.putRecordRaw(key, r, out)
 }
