@@ -215,14 +215,12 @@ func (rules *phoneRules) e164(s, region string) (string, bool) {
 	if rule.prefix != "" && len(national) >= len(rule.prefix) && string(national[:len(rule.prefix)]) == rule.prefix {
 		return "", false
 	}
-	nn, err := strconv.ParseUint(string(national), 10, 64)
-	if err != nil {
+	// national is its national significant number: digits, no leading zero.
+	nsn := string(national)
+	if !rules.validNumber(rule.cc, nsn) {
 		return "", false
 	}
-	if !rules.validNumber(rule.cc, strconv.FormatUint(nn, 10)) {
-		return "", false
-	}
-	return "+" + rule.ccDigits + string(national), true
+	return "+" + rule.ccDigits + nsn, true
 }
 
 // validNumber is phonenumbers.IsValidNumber for the number nsn (its
