@@ -699,13 +699,17 @@ func (c *Client) statusError(req *Request, resp *Response) *StatusError {
 	}
 }
 
-// formSize is about what mime/multipart writes for form (a part's boundary
-// line and header take ~110 bytes besides its name and value), so that the
-// body is written into one allocation.
-func formSize(form []Field) int {
-	n := 70 // the closing boundary
-	for _, f := range form {
-		n += 110 + len(f.Name) + len(f.Value)
+// formSize is what writeForm writes for form with a boundary of
+// boundaryLen bytes (a name with characters to escape grows it a little),
+// so that the body is written into one allocation.
+func formSize(boundaryLen int, form []Field) int {
+	const partHead = len("--") + len("\r\nContent-Disposition: form-data; name=\"") + len("\"\r\n\r\n")
+	n := len("\r\n--") + boundaryLen + len("--\r\n")
+	for i, f := range form {
+		if i > 0 {
+			n += len("\r\n")
+		}
+		n += partHead + boundaryLen + len(f.Name) + len(f.Value)
 	}
 	return n
 }
@@ -751,8 +755,8 @@ func (c *Client) build(ctx context.Context, req *Request, u *url.URL) (*http.Req
 		// fifth of the bytes the pusher allocated per lead (bench/push
 		// -memprofile).
 		var buf bytes.Buffer
-		buf.Grow(formSize(req.Form))
 		mw := multipart.NewWriter(&buf) // its random boundary and content type
+		buf.Grow(formSize(len(mw.Boundary()), req.Form))
 		writeForm(&buf, mw.Boundary(), req.Form)
 		body, ctype = &buf, mw.FormDataContentType()
 	}

@@ -122,14 +122,14 @@ func BenchmarkWriteForm(b *testing.B) {
 	b.Run("writeForm", func(b *testing.B) {
 		for b.Loop() {
 			var buf bytes.Buffer
-			buf.Grow(formSize(form))
+			buf.Grow(formSize(len(boundary), form))
 			writeForm(&buf, boundary, form)
 		}
 	})
 	b.Run("mime-multipart", func(b *testing.B) {
 		for b.Loop() {
 			var buf bytes.Buffer
-			buf.Grow(formSize(form))
+			buf.Grow(formSize(len(boundary), form))
 			mw := multipart.NewWriter(&buf)
 			mw.SetBoundary(boundary)
 			for _, f := range form {
