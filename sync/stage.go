@@ -60,9 +60,7 @@ type preparedRecord struct {
 
 // prepare hashes a page's records, keeping the encoding each hash is taken
 // of for storage. It needs no transaction: whether a record is unchanged is
-// decided when it is staged. (It used to look every record's hash up to
-// encode only the changed ones; since the hash is taken of the encoding,
-// that look-up only repeated the staging transaction's.)
+// decided when it is staged.
 func (s *stager) prepare(instance string, page connectors.Page) *preparedPage {
 	pp := &preparedPage{instance: instance, page: page, recs: make([]preparedRecord, len(page.Records))}
 	for i := range page.Records {
