@@ -139,6 +139,49 @@ func TestCompactGivesBackSpaceAfterDeletions(t *testing.T) {
 	}
 }
 
+// A store past bbolt's 16 MB growth step, with nothing to give back,
+// comes out of compaction no larger than it went in, and its file holds
+// its data and no space grown ahead of it.
+func TestCompactedFileIsTheSizeOfItsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s := openStore(t, path)
+	big := strings.Repeat("x", 2000)
+	for page := range 10 {
+		s.Update(func(tx *Tx) error {
+			for i := range 1000 {
+				tx.PutRecord(fmt.Sprintf("r%02d-%04d", page, i), StoredRecord{Hash: "h", Record: lead.Record{Context: big}})
+			}
+			return nil
+		})
+	}
+	s.Close()
+	before, after, err := Compact(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, time.Second)
+	if err != nil {
+		t.Fatalf("reopening after compaction: %v", err)
+	}
+	defer s.Close()
+	data, err := s.Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data < 16<<20 {
+		t.Fatalf("the store holds %d bytes: too little to pass bbolt's growth step", data)
+	}
+	if after > before || after > data+1<<20 {
+		t.Errorf("compaction %d -> %d bytes for %d bytes of data: the copy holds space grown ahead of its data", before, after, data)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != after {
+		t.Errorf("Compact reported %d bytes, the file has %v (%v)", after, fi.Size(), err)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestDueHonoursNextAt(t *testing.T) {
 	s, err := Open(filepath.Join(t.TempDir(), "s.db"), time.Second)
 	if err != nil {
