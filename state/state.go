@@ -357,15 +357,34 @@ func Compact(path string, lockTimeout time.Duration) (before, after int64, err e
 	if err != nil {
 		return 0, 0, err
 	}
-	if fi, err := os.Stat(path); err == nil {
-		before = fi.Size()
-	}
-	tmp := path + ".compact"
-	os.Remove(tmp)
-	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: lockTimeout})
+	fi, err := os.Stat(path)
 	if err != nil {
 		src.Close()
 		return 0, 0, err
+	}
+	tmp := path + ".compact"
+	os.Remove(tmp)
+	err = copyCompacted(tmp, src, lockTimeout)
+	src.Close()
+	if err != nil {
+		os.Remove(tmp)
+		return 0, 0, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return 0, 0, err
+	}
+	done, err := os.Stat(path)
+	if err != nil {
+		return fi.Size(), 0, err
+	}
+	return fi.Size(), done.Size(), nil
+}
+
+// copyCompacted writes src's compacted copy to a new file at tmp.
+func copyCompacted(tmp string, src *Store, lockTimeout time.Duration) error {
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		return err
 	}
 	// bbolt grows a file past 16 MB (AllocSize) 16 MB at a time, ahead of
 	// its data: the copy, written in a few large transactions, ended up to
@@ -376,26 +395,13 @@ func Compact(path string, lockTimeout time.Duration) (before, after int64, err e
 	dst.AllocSize = os.Getpagesize()
 	if err := bolt.Compact(dst, src.db, 64<<20); err != nil {
 		dst.Close()
-		src.Close()
-		os.Remove(tmp)
-		return 0, 0, fmt.Errorf("compacting: %w", err)
+		return fmt.Errorf("compacting: %w", err)
 	}
 	if err := dst.Update(markAllHashes); err != nil {
 		dst.Close()
-		src.Close()
-		os.Remove(tmp)
-		return 0, 0, fmt.Errorf("compacting: %w", err)
+		return fmt.Errorf("compacting: %w", err)
 	}
-	dst.Close()
-	src.Close()
-	if err := os.Rename(tmp, path); err != nil {
-		return 0, 0, err
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return before, 0, err
-	}
-	return before, fi.Size(), nil
+	return dst.Close()
 }
 
 // Tx is one store transaction with typed accessors.
