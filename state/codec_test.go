@@ -185,7 +185,7 @@ func TestWithRawGivesEncodeRecordsBytes(t *testing.T) {
 			}
 			kept := bytes.Clone(noRaw)
 			if got := withRaw(noRaw, r.Raw); !bytes.Equal(got, want) {
-				t.Errorf("record %d, raw %q: withRaw gave\n%s\nEncodeRecord\n%s", i, raw, got, want)
+				t.Errorf("record %d, raw %q: withRaw gave\n%s\nthe whole encoding is\n%s", i, raw, got, want)
 			}
 			if !bytes.Equal(noRaw, kept) {
 				t.Errorf("record %d, raw %q: withRaw changed its argument", i, raw)
@@ -198,7 +198,7 @@ func TestWithRawGivesEncodeRecordsBytes(t *testing.T) {
 }
 
 // FuzzWithRawGivesEncodeRecordsBytes: for any names, contact and raw
-// payload, the spliced encoding is EncodeRecord's.
+// payload, the spliced encoding is the record's whole encoding (go-json's).
 func FuzzWithRawGivesEncodeRecordsBytes(f *testing.F) {
 	f.Add("roborder", "1", "Ali <&>", "a\xffb", []byte(`{"a":1}`))
 	f.Add("", "", "", "", []byte{})
@@ -210,10 +210,10 @@ func FuzzWithRawGivesEncodeRecordsBytes(f *testing.F) {
 		}
 		noRaw, err := EncodeRecordWithoutRaw(&r)
 		if err != nil {
-			t.Fatalf("EncodeRecord succeeds, EncodeRecordWithoutRaw: %v", err)
+			t.Fatalf("the whole encoding succeeds, EncodeRecordWithoutRaw: %v", err)
 		}
 		if got := withRaw(noRaw, raw); !bytes.Equal(got, want) {
-			t.Fatalf("withRaw gave\n%s\nEncodeRecord\n%s", got, want)
+			t.Fatalf("withRaw gave\n%s\nthe whole encoding is\n%s", got, want)
 		}
 	})
 }

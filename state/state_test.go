@@ -147,12 +147,16 @@ func TestCompactedFileIsTheSizeOfItsData(t *testing.T) {
 	s := openStore(t, path)
 	big := strings.Repeat("x", 2000)
 	for page := range 10 {
-		s.Update(func(tx *Tx) error {
+		if err := s.Update(func(tx *Tx) error {
 			for i := range 1000 {
-				tx.PutRecord(fmt.Sprintf("r%02d-%04d", page, i), StoredRecord{Hash: "h", Record: lead.Record{Context: big}})
+				if err := tx.PutRecord(fmt.Sprintf("r%02d-%04d", page, i), StoredRecord{Hash: "h", Record: lead.Record{Context: big}}); err != nil {
+					return err
+				}
 			}
 			return nil
-		})
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s.Close()
 	before, after, err := Compact(path, time.Second)
@@ -174,8 +178,10 @@ func TestCompactedFileIsTheSizeOfItsData(t *testing.T) {
 	if after > before || after > data+1<<20 {
 		t.Errorf("compaction %d -> %d bytes for %d bytes of data: the copy holds space grown ahead of its data", before, after, data)
 	}
-	if fi, err := os.Stat(path); err != nil || fi.Size() != after {
-		t.Errorf("Compact reported %d bytes, the file has %v (%v)", after, fi.Size(), err)
+	if fi, err := os.Stat(path); err != nil {
+		t.Error(err)
+	} else if fi.Size() != after {
+		t.Errorf("Compact reported %d bytes, the file has %d", after, fi.Size())
 	}
 	if err := s.Check(); err != nil {
 		t.Fatal(err)
