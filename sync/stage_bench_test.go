@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"os"
@@ -167,12 +168,18 @@ func (d *storeDiff) next(b *testing.B, path string, into *rawPages) []rawWrite {
 	return out
 }
 
-// applyRaw writes page i's changes with plain bbolt.
+// applyRaw writes page i's changes with plain bbolt. The writes come
+// bucket by bucket (storeDiff), so each bucket is looked up, and given the
+// store's page fill, once per run of writes to it, as a plain bbolt caller
+// would, not once per write.
 func (r *rawPages) applyRaw(tx *bolt.Tx, i int) error {
+	var bk *bolt.Bucket
+	var name []byte
 	for _, w := range r.pages[i] {
-		name := r.bytes(w.bucket)
-		bk := tx.Bucket(name)
-		bk.FillPercent = state.FillPercent(name) // as the store fills its pages
+		if n := r.bytes(w.bucket); bk == nil || !bytes.Equal(n, name) {
+			name, bk = n, tx.Bucket(n)
+			bk.FillPercent = state.FillPercent(n) // as the store fills its pages
+		}
 		var err error
 		switch {
 		case w.setSeq:
@@ -248,6 +255,13 @@ var benchChunk = func() int {
 	return n
 }()
 
+// stagedRun is what stageAll measured over its timed stretches.
+type stagedRun struct {
+	spent    time.Duration
+	restaged int        // pages whose speculation went stale, staged again
+	cpu      cpuClasses // the process's CPU meanwhile
+}
+
 // stageAll stages the vendor pages into a fresh store at path as RunSource
 // does: this goroutine normalises each page, as a source decodes it, and
 // emits it to a stagePipe, which speculates it while the page before
@@ -256,13 +270,6 @@ var benchChunk = func() int {
 // last page's commit (the pipeline starts empty in each, as at the start of
 // a pull), and after each calls between with the stretch's page range,
 // untimed.
-// stagedRun is what stageAll measured over its timed stretches.
-type stagedRun struct {
-	spent    time.Duration
-	restaged int        // pages whose speculation went stale, staged again
-	cpu      cpuClasses // the process's CPU meanwhile
-}
-
 func stageAll(b *testing.B, path string, vendor [][]benchVendorLead, now time.Time, between func(from, to int)) stagedRun {
 	st, err := state.Open(path, time.Second)
 	if err != nil {
