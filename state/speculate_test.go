@@ -2,7 +2,10 @@ package state
 
 import (
 	"errors"
+	"fmt"
+	"runtime"
 	"testing"
+	"weak"
 )
 
 func identityOf(t *testing.T, st *Store, key string) string {
@@ -125,5 +128,34 @@ func TestVoidSpeculationsNeverApply(t *testing.T) {
 	}
 	if p := identityOf(t, st, "e:a@x.tn"); p != "" || ov.Applied() {
 		t.Errorf("aborted apply wrote identity %q (applied %v)", p, ov.Applied())
+	}
+}
+
+// An applied overlay lets go of its parents: in a pull whose pages are
+// always in flight, each page speculated through the one before, the
+// overlays do not form a chain back to the first page that keeps them all
+// in memory.
+func TestAppliedOverlaysDoNotChainTheirParents(t *testing.T) {
+	st := openTemp(t)
+	prev := st.Speculate(nil, newPerson("e:0@x.tn"))
+	first := weak.Make(prev)
+	for i := 1; i <= 5; i++ {
+		// The next page is speculated while the one before is in flight.
+		ov := st.Speculate([]*Overlay{prev}, newPerson(fmt.Sprintf("e:%d@x.tn", i)))
+		if ok, err := st.Apply(prev, nil); err != nil || !ok {
+			t.Fatalf("Apply of page %d = %v, %v; want applied", i-1, ok, err)
+		}
+		prev = ov
+	}
+	if ok, err := st.Apply(prev, nil); err != nil || !ok {
+		t.Fatalf("Apply of the last page = %v, %v; want applied", ok, err)
+	}
+	runtime.GC()
+	if first.Value() != nil {
+		t.Error("the first overlay is still reachable from the last one")
+	}
+	runtime.KeepAlive(prev)
+	if p := identityOf(t, st, "e:5@x.tn"); p != "P00000006" {
+		t.Errorf("identity of the last page -> %q, want P00000006", p)
 	}
 }
