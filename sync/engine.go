@@ -40,6 +40,7 @@ type Engine struct {
 	status   map[string]*RunStatus
 	running  atomic.Bool // the scheduler is running (readiness)
 	pushLock gosync.Mutex
+	line     *stageLine // the sources' pages, in the order they stage (stagePipe)
 }
 
 // RunStatus is what /status shows of one source instance.
@@ -79,7 +80,7 @@ func New(cfg *config.Config, st *state.Store, o Options) (*Engine, error) {
 		o.Now = time.Now
 	}
 	e := &Engine{cfg: cfg, store: st, log: o.Logger, metrics: o.Metrics, now: o.Now,
-		sources: map[string]connectors.Source{}, status: map[string]*RunStatus{}}
+		sources: map[string]connectors.Source{}, status: map[string]*RunStatus{}, line: newStageLine()}
 	for _, name := range cfg.Order {
 		cc := cfg.Connectors[name]
 		t, ok := connectors.Lookup(cc.Type)
@@ -192,7 +193,7 @@ func (e *Engine) RunSource(ctx context.Context, name string, progress Progress) 
 		// one (stagePipe): page N's emit returns at once, and page N+1's
 		// waits for N's transaction and returns its error, which stops the
 		// pull. The page in flight when Pull returns is waited for.
-		var pipe stagePipe
+		pipe := stagePipe{line: e.line}
 		pullErr := src.Pull(ctx, cursor, func(p connectors.Page) error {
 			// Preparing the page (hashing and encoding its records) is done
 			// here, before emit waits for the page in flight.
@@ -284,29 +285,46 @@ func (e *Engine) stagePage(sp *speculatedPage, res *RunResult, log *slog.Logger,
 // stagePipe stages a source's pages behind its emits in two steps, so
 // that the source fetches and decodes page N+2 while page N+1 is staged
 // against a snapshot (speculated: state.Speculate) and page N commits (and
-// waits for its fsyncs). emit waits for the commit of the page before the
-// previous one, then starts the page in a goroutine, which speculates it
-// once the previous page's speculation is over (the source goes on
-// decoding meanwhile, and the speculations, the pipe's longest step, run
-// back to back) and commits it once the previous page's commit has
-// succeeded. Page order is kept: a page commits
-// only after every page before it, and not at all after a failed one, so a
-// cursor still moves only in its own page's transaction, never ahead of what
-// is stored. emit returns the first failed page's error, once known, without
-// starting its page: a failed page stops the pull within two emits (and
-// every emit after it returns the same error, even from a source that broke
-// its contract and went on); wait returns once every page is done, with the
-// first error. Two pages more are held in memory.
+// waits for its fsyncs). emit waits until fewer than two pages are in
+// flight, then starts the page in a goroutine, which speculates it once
+// the previous page's speculation is over (the source goes on decoding
+// meanwhile, and the speculations, the pipe's longest step, run back to
+// back) and commits it once the previous page's commit is over. Page order
+// is kept: a page commits only after every page before it, and not at all
+// after a failed page of its own source, so a cursor still moves only in
+// its own page's transaction, never ahead of what is stored. emit returns
+// the source's first failed page's error, once known, without starting its
+// page: a failed page stops the pull within two emits (and every emit after
+// it returns the same error, even from a source that broke its contract
+// and went on); wait returns once every page of the source is done, with
+// its first error.
 //
 // A page's speculation reads through the overlays of the pages before it
 // that are not committed yet (their parents): state.Apply tells whether the
 // speculation still holds when its turn comes, and commit runs the page
 // again in a plain transaction when it does not.
+//
+// The sources of one engine share one line of pages (stageLine): a page of
+// one source is speculated through the uncommitted pages of the others, so
+// that sources pulled at the same time (as in `once`) do not make each
+// other's speculations stale. Each with a line of its own, a commit of one
+// made the other's page in flight stale: in a first `once` of 100,000
+// persons, 1,236 of 1,750 pages were staged twice, speculated then again in
+// a plain transaction. Two pages in flight are held in memory, whatever the
+// number of sources.
 type stagePipe struct {
-	last, beforeLast *pipePage // the pages emitted last; nil before the first
+	line *stageLine // nil until the first emit: a line of the pipe's own
+	last *pipePage  // the page emitted last; nil before the first
+	err  error      // the source's first page error, under line.mu: nothing of it is committed after it
+}
+
+// stageLine is the order in which the pages of every source of an engine
+// are speculated and committed.
+type stageLine struct {
+	slots chan struct{} // a slot per page in flight (pipeDepth)
 
 	mu          gosync.Mutex
-	err         error       // the first page error: nothing is committed after it
+	tail        *pipePage   // the page emitted last, of any source
 	uncommitted []*pipePage // speculated, not yet committed, oldest first
 	// recovering: the last page committed was not applied as speculated
 	// (it was staged again). The page after it read through its overlay
@@ -316,8 +334,19 @@ type stagePipe struct {
 	recovering bool
 }
 
+// pipeDepth is how many pages may be in flight on a line: one speculated
+// while the one before commits. Three were tried twice (fourth round, and
+// the session of 2026-12-03, sixth): no faster, and the commits slowed
+// under the busier cores (PERFORMANCE.md §2).
+const pipeDepth = 2
+
+func newStageLine() *stageLine {
+	return &stageLine{slots: make(chan struct{}, pipeDepth)}
+}
+
 // pipePage is one page in the pipe.
 type pipePage struct {
+	pipe     *stagePipe // the source's run it belongs to
 	ov       *state.Overlay
 	specDone chan struct{} // closed when the speculation is over (ov set)
 	done     chan struct{} // closed when the page is committed or has failed
@@ -329,47 +358,50 @@ type pipePage struct {
 // first, and returns the page's overlay; commit runs once the page before
 // has committed.
 func (p *stagePipe) emit(spec func(parents []*state.Overlay) *state.Overlay, commit func() error) error {
-	prev := p.last
-	if p.beforeLast != nil {
-		<-p.beforeLast.done // at most two pages in flight
+	if p.line == nil {
+		p.line = newStageLine()
 	}
-	p.mu.Lock()
-	err := p.err
-	p.mu.Unlock()
-	if err != nil {
+	l := p.line
+	l.slots <- struct{}{} // at most pipeDepth pages in flight
+	l.mu.Lock()
+	if err := p.err; err != nil {
+		l.mu.Unlock()
+		<-l.slots
 		return err
 	}
-	pg := &pipePage{specDone: make(chan struct{}), done: make(chan struct{})}
-	p.last, p.beforeLast = pg, prev
-	go p.run(pg, prev, spec, commit)
+	prev := l.tail
+	pg := &pipePage{pipe: p, specDone: make(chan struct{}), done: make(chan struct{})}
+	l.tail, p.last = pg, pg
+	l.mu.Unlock()
+	go l.run(pg, prev, spec, commit)
 	return nil
 }
 
 // parents waits for the speculation of the page before pg (and for its
 // commit, when speculating through it would be in vain), then returns the
 // overlays of the pages not yet committed, newest first.
-func (p *stagePipe) parents(prev *pipePage) []*state.Overlay {
+func (l *stageLine) parents(prev *pipePage) []*state.Overlay {
 	if prev != nil {
 		<-prev.specDone
-		p.mu.Lock()
-		wait := p.recovering || (prev.ov != nil && prev.ov.Void())
-		p.mu.Unlock()
+		l.mu.Lock()
+		wait := l.recovering || (prev.ov != nil && prev.ov.Void())
+		l.mu.Unlock()
 		if wait {
 			<-prev.done
 		}
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	var parents []*state.Overlay
-	for i := len(p.uncommitted) - 1; i >= 0; i-- {
-		if ov := p.uncommitted[i].ov; ov != nil {
+	for i := len(l.uncommitted) - 1; i >= 0; i-- {
+		if ov := l.uncommitted[i].ov; ov != nil {
 			parents = append(parents, ov)
 		}
 	}
 	return parents
 }
 
-func (p *stagePipe) run(pg, prev *pipePage, spec func([]*state.Overlay) *state.Overlay, commit func() error) {
+func (l *stageLine) run(pg, prev *pipePage, spec func([]*state.Overlay) *state.Overlay, commit func() error) {
 	specDone := false
 	defer func() {
 		// A panic here would not reach the scheduler's recovery, which
@@ -383,49 +415,59 @@ func (p *stagePipe) run(pg, prev *pipePage, spec func([]*state.Overlay) *state.O
 			if prev != nil {
 				<-prev.done // keep the order: a page is done after the one before
 			}
-			p.finish(pg)
+			l.finish(pg)
 		}
 	}()
 	if spec != nil {
-		pg.ov = spec(p.parents(prev))
+		pg.ov = spec(l.parents(prev))
 	}
-	p.mu.Lock()
-	p.uncommitted = append(p.uncommitted, pg)
-	p.mu.Unlock()
+	l.mu.Lock()
+	l.uncommitted = append(l.uncommitted, pg)
+	l.mu.Unlock()
 	specDone = true
 	close(pg.specDone)
 	if prev != nil {
 		<-prev.done
-		if prev.err != nil {
-			pg.err = prev.err
-			p.finish(pg)
-			return
-		}
+	}
+	// Only a failure of the page's own source stops it. A page of another
+	// source that failed never applied its overlay: a speculation through
+	// it is stale, and its page is staged again (state.Apply).
+	l.mu.Lock()
+	err := pg.pipe.err
+	l.mu.Unlock()
+	if err != nil {
+		pg.err = err
+		l.finish(pg)
+		return
 	}
 	pg.err = commit()
-	p.finish(pg)
+	l.finish(pg)
 }
 
 // finish takes a page out of the uncommitted ones (its commit is over, or it
-// never comes), records its error and tells the next page.
-func (p *stagePipe) finish(pg *pipePage) {
-	p.mu.Lock()
-	p.uncommitted = slices.DeleteFunc(p.uncommitted, func(x *pipePage) bool { return x == pg })
-	p.recovering = pg.ov != nil && !pg.ov.Applied()
-	if pg.err != nil && p.err == nil {
-		p.err = pg.err
+// never comes), records its error for its source, tells the next page and
+// frees its slot.
+func (l *stageLine) finish(pg *pipePage) {
+	l.mu.Lock()
+	l.uncommitted = slices.DeleteFunc(l.uncommitted, func(x *pipePage) bool { return x == pg })
+	l.recovering = pg.ov != nil && !pg.ov.Applied()
+	if pg.err != nil && pg.pipe.err == nil {
+		pg.pipe.err = pg.err
 	}
-	p.mu.Unlock()
+	l.mu.Unlock()
 	close(pg.done)
+	<-l.slots
 }
 
-// wait returns once every page emitted is done, with the first error.
+// wait returns once every page the source emitted is done, with its first
+// error.
 func (p *stagePipe) wait() error {
-	if p.last != nil {
-		<-p.last.done
+	if p.last == nil {
+		return nil
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	<-p.last.done
+	p.line.mu.Lock()
+	defer p.line.mu.Unlock()
 	return p.err
 }
 

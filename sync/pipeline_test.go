@@ -286,3 +286,103 @@ func TestAPageStagedAgainIsCounted(t *testing.T) {
 		t.Errorf("the run's result counts %d pages staged again, want 1", res.Restaged)
 	}
 }
+
+// TestSourcesOfOneEngineSpeculateThroughEachOthersPages: a page of one
+// source, emitted while a page of another is speculated and not yet
+// committed, reads through that page's overlay, as it would through one of
+// its own source: the two sources share one line.
+func TestSourcesOfOneEngineSpeculateThroughEachOthersPages(t *testing.T) {
+	line := newStageLine()
+	a, b := stagePipe{line: line}, stagePipe{line: line}
+	ovA := &state.Overlay{}
+	bSpeculated := make(chan struct{})
+	var bParents []*state.Overlay
+	// Page a1 commits only once b1 is speculated: b1 must see it uncommitted.
+	if err := a.emit(func([]*state.Overlay) *state.Overlay { return ovA }, func() error { <-bSpeculated; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.emit(func(parents []*state.Overlay) *state.Overlay {
+		bParents = parents
+		close(bSpeculated)
+		return nil
+	}, func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.wait(); err != nil {
+		t.Fatal(err)
+	}
+	if len(bParents) != 1 || bParents[0] != ovA {
+		t.Errorf("b's page speculated through %v, want a's uncommitted overlay", bParents)
+	}
+}
+
+// TestAFailedPageStopsOnlyItsOwnSource: on a shared line, a page of
+// another source emitted after a failed one still commits, and its source
+// goes on; the failed source gets its error back and stages nothing more.
+func TestAFailedPageStopsOnlyItsOwnSource(t *testing.T) {
+	line := newStageLine()
+	a, b := stagePipe{line: line}, stagePipe{line: line}
+	boom := errors.New("boom")
+	release := make(chan struct{})
+	var aRan, bRan int
+	if err := a.emit(nil, func() error { <-release; aRan++; return boom }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.emit(nil, func() error { bRan++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := a.emit(nil, func() error { aRan++; return nil }); !errors.Is(err, boom) {
+		t.Errorf("a's emit after its failure = %v, want %v", err, boom)
+	}
+	for range 3 {
+		if err := b.emit(nil, func() error { bRan++; return nil }); err != nil {
+			t.Fatalf("b's emit after a's failure = %v, want nil", err)
+		}
+	}
+	if err := a.wait(); !errors.Is(err, boom) {
+		t.Errorf("a's wait = %v, want %v", err, boom)
+	}
+	if err := b.wait(); err != nil {
+		t.Errorf("b's wait = %v, want nil", err)
+	}
+	if aRan != 1 || bRan != 4 {
+		t.Errorf("pages committed: a %d, b %d; want 1 and 4", aRan, bRan)
+	}
+}
+
+// TestSourcesPulledTogetherStageNoPageTwice: two sources of one engine
+// pulled at the same time (as `once` does) stage every page as it was
+// speculated, none again in a plain transaction, and join their persons.
+// With a line per source, every commit of one made the other's page in
+// flight stale.
+func TestSourcesPulledTogetherStageNoPageTwice(t *testing.T) {
+	f := newFixture(t)
+	const n = 30
+	eng := pipelineEngine(f, nil)
+	eng.line = newStageLine()
+	eng.sources = map[string]connectors.Source{"a": &pagedSource{n: n}, "b": &pagedSource{n: n}}
+	eng.order = []string{"a", "b"}
+	eng.status = map[string]*RunStatus{"a": {Instance: "a"}, "b": {Instance: "b"}}
+	results := make(chan RunResult, 2)
+	for _, name := range eng.order {
+		go func() { results <- eng.RunSource(context.Background(), name, nil) }()
+	}
+	for range 2 {
+		res := <-results
+		if res.Err != nil || res.Pages != n || res.Restaged != 0 {
+			t.Errorf("%s: err %v, %d pages, %d staged again; want %d pages, none again", res.Instance, res.Err, res.Pages, res.Restaged, n)
+		}
+	}
+	if got := f.persons(); got != n {
+		t.Errorf("%d persons, want %d (each page of b joins a's person by email)", got, n)
+	}
+	for _, name := range eng.order {
+		if c := f.cursor(name); c != fmt.Sprintf("c%d", n) {
+			t.Errorf("%s's cursor %s, want c%d", name, c, n)
+		}
+	}
+}
