@@ -45,6 +45,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 )
@@ -346,9 +347,32 @@ func DecodeJSON(body []byte, out any) error {
 		if errors.As(err, &se) {
 			return fmt.Errorf("malformed JSON at byte %d: %v (near %q)", se.Offset, err, excerpt(body, se.Offset))
 		}
-		return fmt.Errorf("unexpected JSON: %w", err)
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			// encoding/json's message quotes the value whole ("number
+			// -4444…" with every digit): named by its kind and offset, the
+			// body stays out of the error.
+			where := ""
+			if te.Field != "" {
+				where = " in field " + clip(te.Field, 60)
+			}
+			return &redactedError{msg: fmt.Sprintf("unexpected JSON at byte %d: %s where %s was expected%s",
+				te.Offset, clip(te.Value, 40), te.Type, where), err: err}
+		}
+		return &redactedError{msg: "unexpected JSON: " + clip(err.Error(), 300), err: err}
 	}
 	return nil
+}
+
+// clip cuts s to at most n bytes, marking the cut, on a rune boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func excerpt(b []byte, off int64) string {

@@ -893,3 +893,32 @@ func TestFormBodyFitsItsBuffer(t *testing.T) {
 		}
 	}
 }
+
+// A value of the wrong type is named by its kind, offset and field, not
+// quoted whole: a 600-digit number stays out of the error, and the
+// encoding/json error is still reachable.
+func TestWrongTypeErrorNamesTheFieldNotTheValue(t *testing.T) {
+	var out struct {
+		Data struct {
+			ID int `json:"id"`
+		} `json:"data"`
+	}
+	long := strings.Repeat("4", 600)
+	err := DecodeJSON([]byte(`{"data":{"id":`+long+`}}`), &out)
+	if err == nil {
+		t.Fatal("a 600-digit id decoded into an int")
+	}
+	msg := err.Error()
+	for _, want := range []string{"at byte", "int was expected", "data.id"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not say %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, long[:100]) || len(msg) > 200 {
+		t.Errorf("error (%d bytes) quotes the value: %q", len(msg), msg)
+	}
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		t.Errorf("error %v does not wrap encoding/json's", err)
+	}
+}
