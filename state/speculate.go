@@ -163,7 +163,7 @@ func (s *Store) Apply(ov *Overlay, before func() error) (bool, error) {
 	// children read their own, never their parents'). Kept, they chained
 	// every overlay of a pull that kept its pages in flight back to the
 	// first: bench/scale's first once at 100,000 persons peaked at 60–67 MB
-	// instead of 57–58 with two sources on one line (sync.stagePipe).
+	// instead of 57–58 with two sources on one line (sync.stageLine).
 	defer func() { ov.parents = nil }()
 	if ov.void {
 		return false, nil

@@ -190,9 +190,10 @@ func (e *Engine) RunSource(ctx context.Context, name string, progress Progress) 
 	}
 	if res.Err == nil {
 		// Each page is staged while the source fetches and decodes the next
-		// one (stagePipe): page N's emit returns at once, and page N+1's
-		// waits for N's transaction and returns its error, which stops the
-		// pull. The page in flight when Pull returns is waited for.
+		// one (stagePipe, on the engine's line shared by every source): an
+		// emit returns once fewer than two pages are in flight, or with the
+		// error of this source's failed page, which stops the pull. The
+		// pages in flight when Pull returns are waited for.
 		pipe := stagePipe{line: e.line}
 		pullErr := src.Pull(ctx, cursor, func(p connectors.Page) error {
 			// Preparing the page (hashing and encoding its records) is done
@@ -324,7 +325,7 @@ type stageLine struct {
 	slots chan struct{} // a slot per page in flight (pipeDepth)
 
 	mu          gosync.Mutex
-	tail        *pipePage   // the page emitted last, of any source
+	tail        *pipePage   // the page emitted last, of any source, until it is done
 	uncommitted []*pipePage // speculated, not yet committed, oldest first
 	// recovering: the last page committed was not applied as speculated
 	// (it was staged again). The page after it read through its overlay
@@ -337,7 +338,7 @@ type stageLine struct {
 // pipeDepth is how many pages may be in flight on a line: one speculated
 // while the one before commits. Three were tried twice (fourth round, and
 // the session of 2026-12-03, sixth): no faster, and the commits slowed
-// under the busier cores (PERFORMANCE.md §2).
+// under the busier cores (PERFORMANCE.md §1).
 const pipeDepth = 2
 
 func newStageLine() *stageLine {
@@ -446,10 +447,15 @@ func (l *stageLine) run(pg, prev *pipePage, spec func([]*state.Overlay) *state.O
 
 // finish takes a page out of the uncommitted ones (its commit is over, or it
 // never comes), records its error for its source, tells the next page and
-// frees its slot.
+// frees its slot. The line lets go of its last page once it is done, so that
+// an idle engine holds no page's writes: the next page, with nothing before
+// it in flight, has nothing to wait for.
 func (l *stageLine) finish(pg *pipePage) {
 	l.mu.Lock()
 	l.uncommitted = slices.DeleteFunc(l.uncommitted, func(x *pipePage) bool { return x == pg })
+	if l.tail == pg {
+		l.tail = nil
+	}
 	l.recovering = pg.ov != nil && !pg.ov.Applied()
 	if pg.err != nil && pg.pipe.err == nil {
 		pg.pipe.err = pg.err

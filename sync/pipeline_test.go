@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -384,5 +386,40 @@ func TestSourcesPulledTogetherStageNoPageTwice(t *testing.T) {
 		if c := f.cursor(name); c != fmt.Sprintf("c%d", n) {
 			t.Errorf("%s's cursor %s, want c%d", name, c, n)
 		}
+	}
+}
+
+// TestALineHoldsNoPageOnceItsPagesAreDone: an engine's line outlives its
+// pulls, and once their pages are done it keeps none of them, nor their
+// writes (an idle daemon would hold the last page's overlay until the next
+// pull); the next page, with nothing in flight before it, speculates and
+// commits alone.
+func TestALineHoldsNoPageOnceItsPagesAreDone(t *testing.T) {
+	line := newStageLine()
+	pipe := stagePipe{line: line}
+	var last weak.Pointer[state.Overlay]
+	for range 3 {
+		if err := pipe.emit(func([]*state.Overlay) *state.Overlay {
+			ov := &state.Overlay{}
+			last = weak.Make(ov)
+			return ov
+		}, func() error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pipe.wait(); err != nil {
+		t.Fatal(err)
+	}
+	pipe = stagePipe{line: line} // the pull is over; the engine's line stays
+	runtime.GC()
+	if last.Value() != nil {
+		t.Error("the line still holds the last page's overlay after its pull")
+	}
+	var parents []*state.Overlay
+	if err := pipe.emit(func(p []*state.Overlay) *state.Overlay { parents = p; return nil }, func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := pipe.wait(); err != nil || len(parents) != 0 {
+		t.Errorf("the next pull's page: err %v, parents %v; want none", err, parents)
 	}
 }
