@@ -184,7 +184,7 @@ func (s *Source) pullLeads(ctx context.Context, c cursor, emit func(connectors.P
 // skipped with a problem; any other oddity is a problem on a kept record.
 func (s *Source) leadRecord(raw json.RawMessage) (*lead.Record, time.Time, []error) {
 	var l apiLead
-	if err := json.Unmarshal(raw, &l); err != nil {
+	if err := httpapi.DecodeRecord(raw, &l); err != nil {
 		return nil, time.Time{}, []error{fmt.Errorf("lead %s: %w", rawID(raw), err)}
 	}
 	if l.UUID == "" {
@@ -278,7 +278,7 @@ func (s *Source) pullRooms(ctx context.Context, emit func(connectors.Page) error
 		probs = nil // the messages' problems ride on the first rooms page
 		for _, raw := range items {
 			var r apiRoom
-			if err := json.Unmarshal(raw, &r); err != nil {
+			if err := httpapi.DecodeRecord(raw, &r); err != nil {
 				page.Problems = append(page.Problems, fmt.Errorf("room %s: %w", rawID(raw), err))
 				continue
 			}
@@ -354,7 +354,7 @@ func (s *Source) readMessages(ctx context.Context) (map[string][]message, []erro
 
 func (s *Source) decodeMessage(raw json.RawMessage) (message, error) {
 	var m message
-	if err := json.Unmarshal(raw, &m.apiMessage); err != nil {
+	if err := httpapi.DecodeRecord(raw, &m.apiMessage); err != nil {
 		return m, fmt.Errorf("message %s: %w", rawID(raw), err)
 	}
 	return m, nil

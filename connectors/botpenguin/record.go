@@ -74,7 +74,7 @@ const defaultChannel = "chatbot"
 // problem and the record is still returned.
 func ToRecord(in *connectors.Instance, botID string, raw json.RawMessage) (lead.Record, []error, error) {
 	var c apiChat
-	if err := json.Unmarshal(raw, &c); err != nil {
+	if err := httpapi.DecodeRecord(raw, &c); err != nil {
 		return lead.Record{}, nil, fmt.Errorf("unreadable chat: %w", err)
 	}
 	id := string(c.UUID)

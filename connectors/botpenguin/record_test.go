@@ -219,3 +219,21 @@ func TestParseTimeForms(t *testing.T) {
 		t.Errorf("parseTime(null) = %v, %v; want zero", got, err)
 	}
 }
+
+// A chat whose profile is not an object is refused with a message naming
+// the field and the kind wanted, not the nested Go type spelled out.
+func TestToRecordNamesAWrongTypedField(t *testing.T) {
+	_, _, err := ToRecord(&connectors.Instance{Name: "bp"}, "BOT1", []byte(`{"_id":"x","profile":5}`))
+	if err == nil {
+		t.Fatal("a chat whose profile is a number was read")
+	}
+	msg := err.Error()
+	for _, want := range []string{"unreadable chat", "number where object was expected", "in field profile"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not say %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "struct") || len(msg) > 200 {
+		t.Errorf("error spells the Go type: %q", msg)
+	}
+}

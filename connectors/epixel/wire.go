@@ -196,7 +196,7 @@ func decodeLead(raw []byte) (apiLead, []error, error) {
 			return ""
 		}
 		var t text
-		if err := json.Unmarshal(v, &t); err != nil {
+		if err := httpapi.DecodeRecord(v, &t); err != nil {
 			probs = append(probs, fmt.Errorf("field %s: %w", key, err))
 			return ""
 		}
@@ -209,7 +209,7 @@ func decodeLead(raw []byte) (apiLead, []error, error) {
 		CreatedAt: field("created_at"), UpdatedAt: field("updated_at"),
 	}
 	if n, ok := m["notes"]; ok {
-		if err := json.Unmarshal(n, &l.Notes); err != nil {
+		if err := httpapi.DecodeRecord(n, &l.Notes); err != nil {
 			probs = append(probs, fmt.Errorf("field notes: %w", err))
 		}
 	}

@@ -40,6 +40,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -347,21 +348,68 @@ func DecodeJSON(body []byte, out any) error {
 		if errors.As(err, &se) {
 			return fmt.Errorf("malformed JSON at byte %d: %v (near %q)", se.Offset, err, excerpt(body, se.Offset))
 		}
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			// encoding/json's message quotes the value whole ("number
-			// -4444…" with every digit): named by its kind and offset, the
-			// body stays out of the error.
-			where := ""
-			if te.Field != "" {
-				where = " in field " + clip(te.Field, 60)
-			}
-			return &redactedError{msg: fmt.Sprintf("unexpected JSON at byte %d: %s where %s was expected%s",
-				te.Offset, clip(te.Value, 40), te.Type, where), err: err}
-		}
-		return &redactedError{msg: "unexpected JSON: " + clip(err.Error(), 300), err: err}
+		return describeDecodeError(err)
 	}
 	return nil
+}
+
+// DecodeRecord decodes one record (an element of a page already read by
+// DecodeJSON) into out. Its errors are DecodeJSON's: a value of the wrong
+// type is named by its kind, its field and the kind wanted, never quoted
+// whole and never spelled as a Go type.
+func DecodeRecord(raw []byte, out any) error {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return errors.New("empty record, expected JSON")
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return &redactedError{msg: fmt.Sprintf("malformed JSON at byte %d: %s", se.Offset, clip(se.Error(), 200)), err: err}
+		}
+		return describeDecodeError(err)
+	}
+	return nil
+}
+
+// describeDecodeError words a decoding error that is not a syntax error.
+// encoding/json's message quotes a number of the wrong size whole ("number
+// -4444…" with every digit) and spells an anonymous struct's type in full;
+// named by its kind, offset and field, the body stays out of the error.
+func describeDecodeError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		where := ""
+		if te.Field != "" {
+			where = " in field " + clip(te.Field, 60)
+		}
+		return &redactedError{msg: fmt.Sprintf("unexpected JSON at byte %d: %s where %s was expected%s",
+			te.Offset, clip(te.Value, 40), jsonKind(te.Type), where), err: err}
+	}
+	return &redactedError{msg: "unexpected JSON: " + clip(err.Error(), 300), err: err}
+}
+
+// jsonKind names what a Go type reads from JSON: a basic type by its name
+// (int, string), a struct or a map as "object", a slice or an array as
+// "list".
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "a value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 && t.Kind() == reflect.Slice {
+			return "base64 string"
+		}
+		return "list"
+	case reflect.Interface:
+		return "value"
+	}
+	return clip(t.String(), 40)
 }
 
 // clip cuts s to at most n bytes, marking the cut, on a rune boundary.

@@ -922,3 +922,55 @@ func TestWrongTypeErrorNamesTheFieldNotTheValue(t *testing.T) {
 		t.Errorf("error %v does not wrap encoding/json's", err)
 	}
 }
+
+// A record's decoding error names the field and the JSON kind wanted, not
+// an anonymous struct's Go type spelled out, and never the value whole.
+func TestDecodeRecordNamesFieldAndKind(t *testing.T) {
+	type rec struct {
+		ID      Text `json:"id"`
+		Count   int  `json:"count"`
+		Profile *struct {
+			Contact struct {
+				Phone Text `json:"phone"`
+			} `json:"contact"`
+		} `json:"profile"`
+		Tags []json.RawMessage `json:"tags"`
+	}
+	long := strings.Repeat("7", 5000)
+	tests := []struct {
+		name, raw string
+		want      []string
+	}{
+		{"number for an object", `{"id":"a","profile":5}`, []string{"unexpected JSON at byte", "number where object was expected", "in field profile"}},
+		{"object for a list", `{"tags":{"a":1}}`, []string{"object where list was expected", "in field tags"}},
+		{"overflowing number", `{"count":` + long + `}`, []string{"number 777", "…", "int was expected", "in field count"}},
+		{"string for a nested object", `{"profile":{"contact":"x"}}`, []string{"string where object was expected", "profile.contact"}},
+		{"malformed", `{"id":`, []string{"malformed JSON at byte"}},
+		{"empty", ` `, []string{"empty record"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r rec
+			err := DecodeRecord([]byte(tt.raw), &r)
+			if err == nil {
+				t.Fatalf("%s decoded without an error", tt.raw)
+			}
+			msg := err.Error()
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not say %q", msg, w)
+				}
+			}
+			if strings.Contains(msg, "struct {") || len(msg) > 200 {
+				t.Errorf("error (%d bytes) spells a Go type or quotes the value: %q", len(msg), msg)
+			}
+		})
+	}
+	var r rec
+	if err := DecodeRecord([]byte(`{"id":12,"count":3,"profile":{"contact":{"phone":"+1"}},"tags":["x"]}`), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.ID != "12" || r.Count != 3 || r.Profile == nil || r.Profile.Contact.Phone != "+1" || len(r.Tags) != 1 {
+		t.Errorf("decoded %+v", r)
+	}
+}

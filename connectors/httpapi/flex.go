@@ -29,13 +29,13 @@ func (t *Text) UnmarshalJSON(b []byte) error {
 	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
 		var n json.Number
 		if err := json.Unmarshal(b, &n); err != nil {
-			return fmt.Errorf("want a string or a number, got %.40s", b)
+			return fmt.Errorf("want a string or a number, got %s", clip(string(b), 40))
 		}
 		*t = Text(n.String())
 	case string(b) == "true" || string(b) == "false":
 		*t = Text(b)
 	default:
-		return fmt.Errorf("want a string or a number, got %.40s", b)
+		return fmt.Errorf("want a string or a number, got %s", clip(string(b), 40))
 	}
 	return nil
 }

@@ -225,7 +225,7 @@ func (s seenUsers) key(raw json.RawMessage) uint64 { return maphash.Bytes(s.seed
 // a reason other than refusing this user).
 func (s *Source) record(ctx context.Context, raw json.RawMessage, now time.Time, label string) (*lead.Record, []error, error) {
 	var u apiUser
-	if err := json.Unmarshal(raw, &u); err != nil {
+	if err := httpapi.DecodeRecord(raw, &u); err != nil {
 		return nil, []error{fmt.Errorf("%s: skipped: %w", label, err)}, nil
 	}
 	if u.UserID == "" {

@@ -88,7 +88,7 @@ type apiLead struct {
 // the record is still returned.
 func ToRecord(in *connectors.Instance, raw json.RawMessage) (lead.Record, []error, error) {
 	var l apiLead
-	if err := json.Unmarshal(raw, &l); err != nil {
+	if err := httpapi.DecodeRecord(raw, &l); err != nil {
 		return lead.Record{}, nil, fmt.Errorf("unreadable lead: %w", err)
 	}
 	if l.ID == "" {
