@@ -177,7 +177,7 @@ func engineRun(n, conc int) (float64, []vendortest.Request, []vendortest.Request
 	roboSrv := httptest.NewServer(robo.Handler())
 	defer roboSrv.Close()
 	crm := newCRM()
-	crmSrv := httptest.NewServer(crm.Handler())
+	crmSrv := serveCRM(crm, "engine")
 	defer crmSrv.Close()
 
 	dir, err := os.MkdirTemp("", "leadsync-bench-push-")
@@ -233,7 +233,7 @@ connectors:
 	start := time.Now()
 	var ps lsync.PushStats
 	// The engine's goroutines carry the label side=engine (the fake CRM's
-	// do not: its server starts them): go tool pprof -tagfocus side=engine.
+	// carry side=crm): go tool pprof -tagfocus side=engine.
 	pprof.Do(ctx, pprof.Labels("side", "engine"), func(ctx context.Context) { ps, _, err = eng.Drain(ctx) })
 	d := time.Since(start)
 	c := spent()
@@ -270,7 +270,14 @@ connectors:
 // per second and what the run cost.
 func replay(conc int, creates, lists []vendortest.Request, build bool) (float64, cost) {
 	crm := newCRM()
-	srv := httptest.NewServer(crm.Handler())
+	run := "plain" // lookups and creates
+	switch {
+	case build:
+		run = "built"
+	case lists == nil:
+		run = "creates"
+	}
+	srv := serveCRM(crm, run)
 	defer srv.Close()
 	token := login(srv.URL)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
@@ -323,18 +330,22 @@ func replay(conc int, creates, lists []vendortest.Request, build bool) (float64,
 	runtime.GC()
 	spent := measure()
 	start := time.Now()
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				if lists != nil {
-					send(&lists[i%len(lists)])
+	// The workers carry side=creates, plain or built (pprof -tagfocus), as
+	// the engine's drain carries side=engine.
+	pprof.Do(context.Background(), pprof.Labels("side", run), func(context.Context) {
+		for range conc {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range jobs {
+					if lists != nil {
+						send(&lists[i%len(lists)])
+					}
+					send(&creates[i])
 				}
-				send(&creates[i])
-			}
-		}()
-	}
+			}()
+		}
+	})
 	for i := range creates {
 		jobs <- i
 	}
@@ -406,6 +417,17 @@ func (p requestParts) build(base string) (u string, body io.Reader, ctype string
 
 // newCRM is a fake CRM whose tokens never expire, answering every lead
 // call after the configured latency.
+// serveCRM starts the fake CRM with its goroutines labelled side=crm and
+// run=engine, creates, plain or built, so that a profile tells the
+// server's cost from each client's, and what each run's requests cost it
+// (go tool pprof -tagfocus side=crm -tagfocus run=engine).
+func serveCRM(crm *epixeltest.Fake, run string) (srv *httptest.Server) {
+	pprof.Do(context.Background(), pprof.Labels("side", "crm", "run", run), func(context.Context) {
+		srv = httptest.NewServer(crm.Handler())
+	})
+	return srv
+}
+
 func newCRM() *epixeltest.Fake {
 	crm := epixeltest.New()
 	crm.SetAccessTTL(0)
