@@ -72,15 +72,18 @@ func unwrapWith(body []byte, dec decoder) (json.RawMessage, error) {
 	if b[0] != '{' {
 		return b, validJSON(b)
 	}
-	var env map[string]json.RawMessage
+	// The three keys the envelope is told by, not a map of every key: a
+	// present key holds at least "null", an absent one stays nil.
+	var env struct {
+		Data       json.RawMessage `json:"data"`
+		StatusCode json.RawMessage `json:"status_code"`
+		Errors     json.RawMessage `json:"errors"`
+	}
 	if err := dec(b, &env); err != nil {
 		return nil, err
 	}
-	data, hasData := env["data"]
-	_, hasStatus := env["status_code"]
-	_, hasErrors := env["errors"]
-	if hasData && (hasStatus || hasErrors) {
-		return data, nil
+	if env.Data != nil && (env.StatusCode != nil || env.Errors != nil) {
+		return env.Data, nil
 	}
 	return b, nil
 }
