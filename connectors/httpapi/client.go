@@ -340,17 +340,7 @@ func (c *Client) JSON(ctx context.Context, req *Request, out any) (*Response, er
 // DecodeJSON decodes body into out with a clear message on failure: the
 // offset and a short excerpt, never the whole body.
 func DecodeJSON(body []byte, out any) error {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return errors.New("empty response body, expected JSON")
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return fmt.Errorf("malformed JSON at byte %d: %v (near %q)", se.Offset, err, excerpt(body, se.Offset))
-		}
-		return describeDecodeError(err)
-	}
-	return nil
+	return decodeJSON(body, out, "empty response body, expected JSON")
 }
 
 // DecodeRecord decodes one record (an element of a page already read by
@@ -358,13 +348,17 @@ func DecodeJSON(body []byte, out any) error {
 // type is named by its kind, its field and the kind wanted, never quoted
 // whole and never spelled as a Go type.
 func DecodeRecord(raw []byte, out any) error {
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return errors.New("empty record, expected JSON")
+	return decodeJSON(raw, out, "empty record, expected JSON")
+}
+
+func decodeJSON(body []byte, out any, empty string) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errors.New(empty)
 	}
-	if err := json.Unmarshal(raw, out); err != nil {
+	if err := json.Unmarshal(body, out); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return &redactedError{msg: fmt.Sprintf("malformed JSON at byte %d: %s", se.Offset, clip(se.Error(), 200)), err: err}
+			return fmt.Errorf("malformed JSON at byte %d: %v (near %q)", se.Offset, err, excerpt(body, se.Offset))
 		}
 		return describeDecodeError(err)
 	}
