@@ -415,8 +415,6 @@ func (p requestParts) build(base string) (u string, body io.Reader, ctype string
 	return u, &buf, mw.FormDataContentType()
 }
 
-// newCRM is a fake CRM whose tokens never expire, answering every lead
-// call after the configured latency.
 // serveCRM starts the fake CRM with its goroutines labelled side=crm and
 // run=engine, creates, plain or built, so that a profile tells the
 // server's cost from each client's, and what each run's requests cost it
@@ -428,6 +426,8 @@ func serveCRM(crm *epixeltest.Fake, run string) (srv *httptest.Server) {
 	return srv
 }
 
+// newCRM is a fake CRM whose tokens never expire, answering every lead
+// call after the configured latency.
 func newCRM() *epixeltest.Fake {
 	crm := epixeltest.New()
 	crm.SetAccessTTL(0)
