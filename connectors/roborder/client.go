@@ -178,7 +178,7 @@ func decodeObject(data []byte) (Listing, error) {
 	// The keys are already split out: decode the two that matter, not the
 	// whole paginator again. A null next_page_url leaves Next "".
 	l := Listing{Paginated: true}
-	if err := httpapi.DecodeRecord(keys["data"], &l.Leads); err != nil {
+	if err := httpapi.DecodeJSON(keys["data"], &l.Leads); err != nil {
 		return Listing{}, fmt.Errorf("data (paginator): data: %w", err)
 	}
 	if hasNext {
