@@ -384,24 +384,20 @@ func describeDecodeError(err error) error {
 
 // jsonKind names what a Go type reads from JSON: a basic type by its name
 // (int, string), a struct or a map as "object", a slice or an array as
-// "list".
+// "list" ([]byte as "base64 string").
 func jsonKind(t reflect.Type) string {
-	if t == nil {
-		return "a value"
-	}
-	for t.Kind() == reflect.Pointer {
+	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	switch t.Kind() {
-	case reflect.Struct, reflect.Map:
-		return "object"
-	case reflect.Slice, reflect.Array:
-		if t.Elem().Kind() == reflect.Uint8 && t.Kind() == reflect.Slice {
-			return "base64 string"
-		}
-		return "list"
-	case reflect.Interface:
+	switch {
+	case t == nil || t.Kind() == reflect.Interface:
 		return "value"
+	case t.Kind() == reflect.Struct || t.Kind() == reflect.Map:
+		return "object"
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8:
+		return "base64 string"
+	case t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
+		return "list"
 	}
 	return clip(t.String(), 40)
 }
