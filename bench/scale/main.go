@@ -59,7 +59,7 @@ func main() {
 	sizes := flag.String("sizes", "1000,10000,100000", "persons to seed, one run per size")
 	bin := flag.String("leadsync", "", "leadsync binary (default: go build ./cmd/leadsync)")
 	idle := flag.Bool("idle", false, "also measure `leadsync run`'s RSS after its first runs")
-	flag.StringVar(&profileDir, "profile", "", "instead of the binary, run each `once` in this process (as cmd/leadsync does)\nand write the heap profile at its peak to DIR/<persons>-once<N>.heap")
+	flag.StringVar(&profileDir, "profile", "", "instead of the binary, run each `once` in this process (as cmd/leadsync does)\nand write the heap profile at its peak to DIR/<persons>-once<N>.heap and its CPU profile\nto DIR/<persons>-once<N>.cpu")
 	keep := flag.String("dir", "", "keep state files and configs here (default: a temporary directory)")
 	flag.Func("env", "KEY=VALUE added to the leadsync binary's environment (repeatable), e.g. -env GOGC=50", func(kv string) error {
 		if !strings.Contains(kv, "=") {
@@ -108,8 +108,11 @@ var profileDir string
 var childEnv []string
 
 // onceInProcess does what `leadsync once` does, in this process, sampling
-// the heap every 50 ms and keeping the profile of the largest one.
-func onceInProcess(cfgPath, profile string) child {
+// the heap every 50 ms and keeping the profile of the largest one (at
+// profile), and profiling the CPU meanwhile (at cpuProfile). The fake
+// vendors run in this process too: their CPU is in the profile, under the
+// fakes' own functions.
+func onceInProcess(cfgPath, profile, cpuProfile string) child {
 	c, err := config.Load(cfgPath)
 	if err != nil {
 		log.Fatal(err)
@@ -145,9 +148,18 @@ func onceInProcess(cfgPath, profile string) child {
 			}
 		}
 	}()
+	cf, err := os.Create(cpuProfile)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cf.Close()
+	if err := pprof.StartCPUProfile(cf); err != nil {
+		log.Fatal(err)
+	}
 	start := time.Now()
 	_, err = eng.Once(context.Background(), "", nil)
 	wall := time.Since(start)
+	pprof.StopCPUProfile()
 	close(stop)
 	peak := <-done
 	if err != nil {
@@ -379,7 +391,8 @@ connectors:
 
 	once := func(nth int) child {
 		if profileDir != "" {
-			return onceInProcess(cfg, filepath.Join(profileDir, fmt.Sprintf("%d-once%d.heap", n, nth)))
+			base := filepath.Join(profileDir, fmt.Sprintf("%d-once%d", n, nth))
+			return onceInProcess(cfg, base+".heap", base+".cpu")
 		}
 		return runLeadsync(bin, "once", "--config", cfg)
 	}
