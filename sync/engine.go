@@ -525,8 +525,14 @@ func (e *Engine) Drain(ctx context.Context) (PushStats, time.Time, error) {
 //
 // A 4 MB budget checked every 4 records let the state file's share of the
 // 100,000-person peak reach 17–18 MB (peak RSS 62.9–64.1 MB); 2 MB every 2
-// records keeps it at 14–16 MB for the same staging throughput
+// records kept it at 14–16 MB for the same staging throughput
 // (BenchmarkStaging 24.2–24.5k against 23.4–24.0k records/s, same session).
+// Since then the heap's share of the peak fell (GOGC 50, the bounded last
+// writes), and a CPU profile of the 100,000-person once put a third of its
+// CPU in re-faulting the file's pages and releasing them. The budget went
+// back to 4 MB, checked as paced below: 81–101 s of CPU against 109–116 s,
+// for a peak of 56.4–57.7 MB against 53.0–53.7 MB (bench/scale, alternated,
+// PERFORMANCE.md §4–6).
 //
 // Checking every 2 steps (a read of /proc/self/statm each) was an eighth of
 // the staging goroutine's CPU; paced, BenchmarkStaging gained 3-15 % in four
@@ -538,7 +544,7 @@ func (e *Engine) Drain(ctx context.Context) (PushStats, time.Time, error) {
 // read after it faults in again (from the page cache, not the disk).
 const (
 	releaseCheckRecords = 2
-	releaseBudget       = 2 << 20
+	releaseBudget       = 4 << 20
 	releaseEveryPushes  = 4
 )
 
