@@ -60,6 +60,7 @@ func main() {
 	bin := flag.String("leadsync", "", "leadsync binary (default: go build ./cmd/leadsync)")
 	idle := flag.Bool("idle", false, "also measure `leadsync run`'s RSS after its first runs")
 	flag.StringVar(&profileDir, "profile", "", "instead of the binary, run each `once` in this process (as cmd/leadsync does)\nand write the heap profile at its peak to DIR/<persons>-once<N>.heap and its CPU profile\nto DIR/<persons>-once<N>.cpu")
+	flag.StringVar(&timelinePath, "timeline", "", "append every 100 ms poll of each leadsync process (its command, seconds since start,\nVmRSS, RssAnon, RssFile, the state file's resident part, in kB) to FILE as CSV")
 	keep := flag.String("dir", "", "keep state files and configs here (default: a temporary directory)")
 	flag.Func("env", "KEY=VALUE added to the leadsync binary's environment (repeatable), e.g. -env GOGC=50", func(kv string) error {
 		if !strings.Contains(kv, "=") {
@@ -106,6 +107,9 @@ var profileDir string
 
 // childEnv is added to the leadsync binary's environment (-env).
 var childEnv []string
+
+// timelinePath, when set, receives every poll of every leadsync process (-timeline).
+var timelinePath string
 
 // onceInProcess does what `leadsync once` does, in this process, sampling
 // the heap every 50 ms and keeping the profile of the largest one (at
@@ -238,6 +242,14 @@ func runLeadsync(bin string, args ...string) child {
 	stop := make(chan struct{})
 	polled := make(chan [3]int64)
 	var statePeakAt time.Duration
+	var timeline *os.File
+	if timelinePath != "" {
+		if timeline, err = os.OpenFile(timelinePath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err != nil {
+			log.Fatal(err)
+		}
+		defer timeline.Close()
+	}
+	what := args[0]
 	go func() {
 		var peak [3]int64
 		children := fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid)
@@ -246,10 +258,14 @@ func runLeadsync(bin string, args ...string) child {
 		for {
 			pid, _ := os.ReadFile(children) // leadsync, the child of time
 			if b, err := os.ReadFile(fmt.Sprintf("/proc/%s/status", strings.TrimSpace(string(pid)))); err == nil && len(pid) > 0 {
-				peak[0] = max(peak[0], statusKB(b, "RssAnon"))
-				peak[1] = max(peak[1], statusKB(b, "RssFile"))
-				if st := mappingRSS(strings.TrimSpace(string(pid)), "state.db"); st > peak[2] {
+				anon, file := statusKB(b, "RssAnon"), statusKB(b, "RssFile")
+				peak[0], peak[1] = max(peak[0], anon), max(peak[1], file)
+				st := mappingRSS(strings.TrimSpace(string(pid)), "state.db")
+				if st > peak[2] {
 					peak[2], statePeakAt = st, time.Since(start)
+				}
+				if timeline != nil {
+					fmt.Fprintf(timeline, "%s,%.1f,%d,%d,%d,%d\n", what, time.Since(start).Seconds(), statusKB(b, "VmRSS"), anon, file, st)
 				}
 			}
 			select {
