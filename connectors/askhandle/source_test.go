@@ -43,7 +43,7 @@ func instance(baseURL string, auth map[string]string) *connectors.Instance {
 }
 
 // serve starts f on 127.0.0.1 under a path prefix, as vendorsim mounts it.
-func serve(t *testing.T, f *askhandletest.Fake) string {
+func serve(t testing.TB, f *askhandletest.Fake) string {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle("/askhandle/", http.StripPrefix("/askhandle", f.Handler()))
@@ -52,7 +52,7 @@ func serve(t *testing.T, f *askhandletest.Fake) string {
 	return srv.URL + "/askhandle/"
 }
 
-func newSource(t *testing.T, in *connectors.Instance) connectors.Source {
+func newSource(t testing.TB, in *connectors.Instance) connectors.Source {
 	t.Helper()
 	s, err := askhandle.NewSource(in)
 	if err != nil {
