@@ -362,16 +362,21 @@ func (s *Source) readMessages(ctx context.Context) (map[string]heldMessages, []e
 // packed, about the size of its texts.
 type heldMessages []byte
 
+// heldTexts are the texts of m that heldMessages keeps, in their packed order.
+func heldTexts(m *apiMessage) [6]*flexString {
+	return [...]*flexString{&m.UUID, &m.Nickname, &m.Email, &m.PhoneNumber, &m.Body, &m.SentAt}
+}
+
 func (h heldMessages) add(m *apiMessage) heldMessages {
-	texts := [...]flexString{m.UUID, m.Nickname, m.Email, m.PhoneNumber, m.Body, m.SentAt}
+	texts := heldTexts(m)
 	need := 1
 	for _, t := range texts {
-		need += max(1, (bits.Len(uint(len(t)))+6)/7) + len(t) // the uvarint's bytes, and the text
+		need += max(1, (bits.Len(uint(len(*t)))+6)/7) + len(*t) // the uvarint's bytes, and the text
 	}
 	h = slices.Grow(h, need) // at most one allocation a message, not one per text
 	for _, t := range texts {
-		h = binary.AppendUvarint(h, uint64(len(t)))
-		h = append(h, t...)
+		h = binary.AppendUvarint(h, uint64(len(*t)))
+		h = append(h, *t...)
 	}
 	if m.IsSupportSender {
 		return append(h, 1)
@@ -385,15 +390,15 @@ func (h heldMessages) messages() []message {
 	all := string(h)
 	var out []message
 	for i := 0; i < len(h); {
-		var t [6]flexString
-		for f := range t {
+		var m message
+		for _, t := range heldTexts(&m.apiMessage) {
 			n, k := binary.Uvarint(h[i:])
 			i += k
-			t[f] = flexString(all[i : i+int(n)])
+			*t = flexString(all[i : i+int(n)])
 			i += int(n)
 		}
-		out = append(out, message{apiMessage: apiMessage{UUID: t[0], Nickname: t[1], Email: t[2], PhoneNumber: t[3],
-			Body: t[4], SentAt: t[5], IsSupportSender: h[i] == 1}})
+		m.IsSupportSender = h[i] == 1
+		out = append(out, m)
 		i++
 	}
 	return out
