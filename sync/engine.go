@@ -530,9 +530,9 @@ func (e *Engine) Drain(ctx context.Context) (PushStats, time.Time, error) {
 // Since then the heap's share of the peak fell (GOGC 50, the bounded last
 // writes), and a CPU profile of the 100,000-person once put a third of its
 // CPU in re-faulting the file's pages and releasing them. The budget went
-// back to 4 MB, checked at releasePacer's pace: 81–101 s of CPU against 109–116 s,
-// for a peak of 56.4–57.7 MB against 53.0–53.7 MB (bench/scale, alternated,
-// PERFORMANCE.md §4–6).
+// back to 4 MB, checked at releasePacer's pace: 81–101 s of CPU against
+// 109–116 s, for a peak of 56.4–57.7 MB against 53.0–53.7 MB (bench/scale,
+// alternated, PERFORMANCE.md §4–6).
 //
 // Checking every 2 steps (a read of /proc/self/statm each) was an eighth of
 // the staging goroutine's CPU; paced, BenchmarkStaging gained 3-15 % in four

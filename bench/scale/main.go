@@ -60,7 +60,7 @@ func main() {
 	bin := flag.String("leadsync", "", "leadsync binary (default: go build ./cmd/leadsync)")
 	idle := flag.Bool("idle", false, "also measure `leadsync run`'s RSS after its first runs")
 	flag.StringVar(&profileDir, "profile", "", "instead of the binary, run each `once` in this process (as cmd/leadsync does)\nand write the heap profile at its peak to DIR/<persons>-once<N>.heap and its CPU profile\nto DIR/<persons>-once<N>.cpu")
-	flag.StringVar(&timelinePath, "timeline", "", "append every 100 ms poll of each leadsync process (its command, seconds since start,\nVmRSS, RssAnon, RssFile, the state file's resident part, in kB) to FILE as CSV")
+	flag.StringVar(&timelinePath, "timeline", "", "append every 100 ms poll of each leadsync process (its number in this run and its command,\nseconds since start, VmRSS, RssAnon, RssFile, the state file's resident part, in kB) to FILE as CSV")
 	keep := flag.String("dir", "", "keep state files and configs here (default: a temporary directory)")
 	flag.Func("env", "KEY=VALUE added to the leadsync binary's environment (repeatable), e.g. -env GOGC=50", func(kv string) error {
 		if !strings.Contains(kv, "=") {
@@ -108,8 +108,13 @@ var profileDir string
 // childEnv is added to the leadsync binary's environment (-env).
 var childEnv []string
 
-// timelinePath, when set, receives every poll of every leadsync process (-timeline).
-var timelinePath string
+// timelinePath, when set, receives every poll of every leadsync process
+// (-timeline); launched numbers the processes, so that the two onces of a
+// size are told apart.
+var (
+	timelinePath string
+	launched     int
+)
 
 // onceInProcess does what `leadsync once` does, in this process, sampling
 // the heap every 50 ms and keeping the profile of the largest one (at
@@ -249,7 +254,8 @@ func runLeadsync(bin string, args ...string) child {
 		}
 		defer timeline.Close()
 	}
-	what := args[0]
+	launched++
+	what := fmt.Sprintf("%d,%s", launched, args[0])
 	go func() {
 		var peak [3]int64
 		children := fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid)
