@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -522,6 +523,9 @@ func (c *Config) Instance(name string, fill func(*connectors.Instance)) *connect
 		Auth: cc.Auth, RPS: cc.RateLimit.RPS, Burst: cc.RateLimit.Burst,
 		Timeout: time.Duration(cc.Timeout), MaxBody: cc.MaxBody, Options: cc.Options,
 		IsTarget: name == c.Target, Instances: c.Order, Metrics: connectors.NopMetrics{},
+	}
+	if c.State.Path != "" {
+		in.ScratchDir = filepath.Dir(c.State.Path)
 	}
 	if in.Auth == nil {
 		in.Auth = map[string]string{}

@@ -66,6 +66,23 @@ func TestEnvironmentOverridesGlobals(t *testing.T) {
 	}
 }
 
+// A connector's scratch files (AskHandle's message spool) go beside the
+// state file, on its volume, not in a temporary directory a read-only root
+// filesystem may not have.
+func TestInstancesWriteScratchFilesBesideTheStateFile(t *testing.T) {
+	e := map[string]string{"LEADSYNC_STATE_PATH": "/data/ls.db"}
+	for k, v := range goodEnv {
+		e[k] = v
+	}
+	c, err := config.Parse([]byte(valid), env(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Instance("ask", nil).ScratchDir; got != "/data" {
+		t.Fatalf("scratch directory %q, want /data", got)
+	}
+}
+
 func TestSecretFromFile(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "key")

@@ -40,6 +40,9 @@ type Instance struct {
 	// Options holds the type-specific keys of the instance (channels, bot_id,
 	// source_map, ...); decode them with DecodeOptions.
 	Options map[string]any
+	// ScratchDir is a directory the instance may write temporary files in
+	// (the state file's); "" means os.TempDir.
+	ScratchDir string
 	// IsTarget is true for the instance named by the top-level "target" key.
 	IsTarget bool
 	// Instances names every configured instance (for options such as source_map).

@@ -253,8 +253,8 @@ func referrerHost(ref string) string {
 
 // message is a decoded message with its parsed time. It keeps no copy of
 // its raw JSON: the /messages/ list is held whole until the rooms are read
-// (packed: heldMessages), and a room's record carries the room's raw JSON
-// only.
+// (heldRooms: spooled to a file, or packed in memory), and a room's record
+// carries the room's raw JSON only.
 type message struct {
 	apiMessage
 	at time.Time
@@ -266,6 +266,7 @@ type message struct {
 // rooms of their own, so no conversation is dropped silently.
 func (s *Source) pullRooms(ctx context.Context, emit func(connectors.Page) error) error {
 	byRoom, probs, err := s.readMessages(ctx)
+	defer byRoom.close()
 	if err != nil {
 		return err
 	}
@@ -294,10 +295,13 @@ func (s *Source) pullRooms(ctx context.Context, emit func(connectors.Page) error
 				continue // the list shifted between pages
 			}
 			listed[id] = true
-			msgs, mprobs := s.mergeInline(id, r.Messages, byRoom[id].messages())
-			// The room's messages are in its record now: what is left in
-			// byRoom is only what the orphans page needs.
-			delete(byRoom, id)
+			// take forgets the room's messages: what is left in byRoom
+			// is only what the orphans page needs.
+			held, err := byRoom.take(id)
+			if err != nil {
+				return fmt.Errorf("%s: room %s: %w", s.in.Name, id, err)
+			}
+			msgs, mprobs := s.mergeInline(id, r.Messages, held)
 			page.Problems = append(page.Problems, mprobs...)
 			rec, rprobs := s.roomRecord(r, raw, msgs)
 			page.Records = append(page.Records, rec)
@@ -309,25 +313,31 @@ func (s *Source) pullRooms(ctx context.Context, emit func(connectors.Page) error
 		return err
 	}
 	orphans := connectors.Page{Label: "messages of unlisted rooms", Problems: probs}
-	ids := make([]string, 0, len(byRoom))
-	for id := range byRoom {
-		ids = append(ids, id) // listed rooms were taken out of byRoom
-	}
+	ids := byRoom.rooms() // listed rooms were taken out of byRoom
 	if len(ids) == 0 && len(probs) == 0 {
 		return nil
 	}
-	sort.Strings(ids)
 	for _, id := range ids {
-		rec, rprobs := s.roomRecord(apiRoom{UUID: flexString(id)}, nil, byRoom[id].messages())
+		held, err := byRoom.take(id)
+		if err != nil {
+			return fmt.Errorf("%s: room %s: %w", s.in.Name, id, err)
+		}
+		rec, rprobs := s.roomRecord(apiRoom{UUID: flexString(id)}, nil, held)
 		orphans.Records = append(orphans.Records, rec)
 		orphans.Problems = append(orphans.Problems, rprobs...)
 	}
 	return emit(orphans)
 }
 
-// readMessages reads the whole /messages/ list, grouped by room uuid.
-func (s *Source) readMessages(ctx context.Context) (map[string]heldMessages, []error, error) {
-	byRoom := map[string]heldMessages{}
+// readMessages reads the whole /messages/ list, grouped by room uuid, into
+// a spool file beside the state file (Instance.ScratchDir), or into memory
+// when none can be made there. The caller closes what it returns, also
+// with an error.
+func (s *Source) readMessages(ctx context.Context) (heldRooms, []error, error) {
+	byRoom, serr := newHeldRooms(s.in.ScratchDir)
+	if serr != nil && s.in.Logger != nil {
+		s.in.Logger.Warn("messages held in memory: no spool file could be made for them", "connector", s.in.Name, "err", serr)
+	}
 	var probs []error
 	p := &pager{
 		c:        s.c,
@@ -346,8 +356,9 @@ func (s *Source) readMessages(ctx context.Context) (map[string]heldMessages, []e
 				probs = append(probs, fmt.Errorf("message %s: no room, skipped", m.UUID))
 				continue
 			}
-			room := string(m.Room)
-			byRoom[room] = byRoom[room].add(&m.apiMessage)
+			if err := byRoom.add(string(m.Room), &m.apiMessage); err != nil {
+				return fmt.Errorf("%s: %w", s.in.Name, err)
+			}
 		}
 		return nil
 	})

@@ -1,13 +1,16 @@
 package askhandle_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -586,5 +589,38 @@ func TestRegisteredAsSourceOnly(t *testing.T) {
 	typ, ok := connectors.Lookup("askhandle")
 	if !ok || typ.NewSource == nil || typ.Check == nil || typ.NewTarget != nil {
 		t.Fatalf("registry entry = %+v, %v", typ, ok)
+	}
+}
+
+// The /messages/ list is held in a spool file in the instance's scratch
+// directory; with none to write in, it is held in memory, with a warning,
+// and the pull reads the same.
+func TestMessagesAreHeldInMemoryWhenNoSpoolFileCanBeMade(t *testing.T) {
+	f := askhandletest.New()
+	f.SetInline(askhandletest.InlineUUIDs) // the rooms' messages come from the list only
+	sample(f)
+	f.AddMessage(askhandletest.Message{UUID: "m", Email: "lost@example.com", Body: "anyone?", SentAt: "2024-03-19T10:00:00Z", Room: "gone"})
+	base := serve(t, f)
+	read := func(dir string) ([]connectors.Page, string) {
+		var logs bytes.Buffer
+		in := instance(base, apiKeyAuth())
+		in.ScratchDir = dir
+		in.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		return mustPull(t, newSource(t, in), nil), logs.String()
+	}
+	spooled, quiet := read(t.TempDir())
+	missing := filepath.Join(t.TempDir(), "missing")
+	held, warned := read(missing)
+	if strings.Contains(quiet, "held in memory") {
+		t.Errorf("a writable scratch directory logged %q", quiet)
+	}
+	if !strings.Contains(warned, "messages held in memory") || !strings.Contains(warned, missing) {
+		t.Errorf("logs %q, want a warning naming %s", warned, missing)
+	}
+	if diff := cmp.Diff(spooled, held); diff != "" {
+		t.Fatalf("pages held in memory differ from spooled ones (-spooled +memory):\n%s", diff)
+	}
+	if n := len(spooled[3].Records[0].Conversations[0].Messages); n != 2 {
+		t.Fatalf("room-1 has %d messages, want its 2 listed ones", n)
 	}
 }
