@@ -156,3 +156,28 @@ func TestHeldRoomsReportADamagedSpool(t *testing.T) {
 		t.Fatalf("take of a damaged room: %v, %v; want a message spool error", ms, err)
 	}
 }
+
+// A record whose packed message was damaged (a text's length past its end)
+// gives an error for the room, not a panic.
+func TestHeldRoomsReportADamagedRecord(t *testing.T) {
+	h, err := newHeldRooms(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.close()
+	f := h.(*fileRooms)
+	m := apiMessage{UUID: "m-1", Body: "text"}
+	if err := f.add("r-1", &m); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// The record: link 0, its length, then the uuid's length, made 100.
+	if _, err := f.f.WriteAt([]byte{100}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := f.take("r-1"); err == nil || !strings.Contains(err.Error(), "damaged record") {
+		t.Fatalf("take of a damaged record: %v, %v; want a damaged record error", ms, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 )
@@ -52,14 +53,7 @@ func (r memRooms) take(room string) ([]message, error) {
 	return h.messages(), nil
 }
 
-func (r memRooms) rooms() []string {
-	ids := make([]string, 0, len(r))
-	for id := range r {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
-}
+func (r memRooms) rooms() []string { return slices.Sorted(maps.Keys(r)) }
 
 func (memRooms) close() error { return nil }
 
@@ -98,7 +92,7 @@ func (r *fileRooms) add(room string, m *apiMessage) error {
 	return nil
 }
 
-func (r *fileRooms) take(room string) ([]message, error) {
+func (r *fileRooms) take(room string) (msgs []message, err error) {
 	off, ok := r.last[room]
 	if !ok {
 		return nil, nil
@@ -128,6 +122,13 @@ func (r *fileRooms) take(room string) ([]message, error) {
 	for i := len(newestFirst) - 1; i >= 0; i-- {
 		h = append(h, newestFirst[i]...)
 	}
+	// A record damaged on disk unpacks past its end: an error for the
+	// room's run, not a crash.
+	defer func() {
+		if recover() != nil {
+			msgs, err = nil, fmt.Errorf("message spool at %d: a damaged record", off)
+		}
+	}()
 	return h.messages(), nil
 }
 
@@ -156,14 +157,7 @@ func (r *fileRooms) read(off int64) (uint64, []byte, error) {
 	return link, body, nil
 }
 
-func (r *fileRooms) rooms() []string {
-	ids := make([]string, 0, len(r.last))
-	for id := range r.last {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
-}
+func (r *fileRooms) rooms() []string { return slices.Sorted(maps.Keys(r.last)) }
 
 func (r *fileRooms) close() error {
 	err := r.f.Close()
