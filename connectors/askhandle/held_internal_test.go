@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -21,8 +22,12 @@ func TestHeldMessagesGiveBackWhatWasAddedInOrder(t *testing.T) {
 	for i := range in {
 		h = h.add(&in[i])
 	}
+	ms, err := h.messages()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var got []apiMessage
-	for _, m := range h.messages() {
+	for _, m := range ms {
 		if !m.at.IsZero() {
 			t.Errorf("message %s has a time before its room is read", m.UUID)
 		}
@@ -31,8 +36,8 @@ func TestHeldMessagesGiveBackWhatWasAddedInOrder(t *testing.T) {
 	if diff := cmp.Diff(in, got); diff != "" {
 		t.Fatalf("held messages (-added +given back):\n%s", diff)
 	}
-	if got := heldMessages(nil).messages(); got != nil {
-		t.Fatalf("no messages held, got %v", got)
+	if got, err := heldMessages(nil).messages(); got != nil || err != nil {
+		t.Fatalf("no messages held, got %v, %v", got, err)
 	}
 }
 
@@ -109,6 +114,9 @@ func TestHeldRoomsLeaveNoFileBehind(t *testing.T) {
 	if err := h.add("r-1", &m); err != nil {
 		t.Fatal(err)
 	}
+	if left, _ := os.ReadDir(dir); runtime.GOOS != "windows" && len(left) != 0 {
+		t.Fatalf("the spool file has a name while it is used: %v", left)
+	}
 	if err := h.close(); err != nil {
 		t.Fatal(err)
 	}
@@ -133,21 +141,7 @@ func TestHeldRoomsFallBackToMemory(t *testing.T) {
 // A spool whose records were damaged gives an error for the room, not
 // wrong messages or a panic.
 func TestHeldRoomsReportADamagedSpool(t *testing.T) {
-	h, err := newHeldRooms(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.close()
-	f := h.(*fileRooms)
-	for i := range 3 {
-		m := apiMessage{UUID: flexString(fmt.Sprint("m-", i)), Body: "text"}
-		if err := f.add("r-1", &m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := f.w.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	f := spoolOf(t, "r-1", 3)
 	// The newest record's link, made to point at itself.
 	if _, err := f.f.WriteAt([]byte{byte(f.last["r-1"] + 1)}, f.last["r-1"]); err != nil {
 		t.Fatal(err)
@@ -157,22 +151,32 @@ func TestHeldRoomsReportADamagedSpool(t *testing.T) {
 	}
 }
 
-// A record whose packed message was damaged (a text's length past its end)
-// gives an error for the room, not a panic.
-func TestHeldRoomsReportADamagedRecord(t *testing.T) {
+// spoolOf is a spool file holding n messages of room, written through to
+// the file, closed when the test ends.
+func spoolOf(t *testing.T, room string, n int) *fileRooms {
+	t.Helper()
 	h, err := newHeldRooms(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.close()
+	t.Cleanup(func() { h.close() })
 	f := h.(*fileRooms)
-	m := apiMessage{UUID: "m-1", Body: "text"}
-	if err := f.add("r-1", &m); err != nil {
-		t.Fatal(err)
+	for i := range n {
+		m := apiMessage{UUID: flexString(fmt.Sprint("m-", i)), Body: "text"}
+		if err := f.add(room, &m); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := f.w.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+// A record whose packed message was damaged (a text's length past its end)
+// gives an error for the room, not a panic.
+func TestHeldRoomsReportADamagedRecord(t *testing.T) {
+	f := spoolOf(t, "r-1", 1)
 	// The record: link 0, its length, then the uuid's length, made 100.
 	if _, err := f.f.WriteAt([]byte{100}, 2); err != nil {
 		t.Fatal(err)

@@ -13,9 +13,10 @@ import (
 
 // BenchmarkHeldMessages measures what the source holds while it reads the
 // rooms: the whole /messages/ list (the endpoint has no per-room filter),
-// grouped by room. Held as decoded structs, it was the largest heap of a
-// first sync's staging at 100,000 persons (PERFORMANCE.md §4–6, tenth
-// session). The figure is the live heap at the first
+// grouped by room: in a spool file now, with each room's newest offset in
+// memory (held as decoded structs, it was the largest heap of a first
+// sync's staging at 100,000 persons: PERFORMANCE.md §4–6, tenth and
+// eleventh sessions). The figure is the live heap at the first
 // rooms page's emit, above the heap before the pull, per message held;
 // the rooms are shaped as demo.SeedMany seeds them (two messages each, a
 // visitor's question and an agent's answer).

@@ -396,23 +396,30 @@ func (h heldMessages) add(m *apiMessage) heldMessages {
 }
 
 // messages unpacks the room's messages, in the order they were added. Their
-// texts share one string.
-func (h heldMessages) messages() []message {
+// texts share one string. Packing read back from a spool file may have been
+// damaged: a length that runs past the end is an error.
+func (h heldMessages) messages() ([]message, error) {
 	all := string(h)
 	var out []message
 	for i := 0; i < len(h); {
 		var m message
 		for _, t := range heldTexts(&m.apiMessage) {
 			n, k := binary.Uvarint(h[i:])
+			if k <= 0 || n > uint64(len(h)-i-k) {
+				return nil, errors.New("a damaged record")
+			}
 			i += k
 			*t = flexString(all[i : i+int(n)])
 			i += int(n)
+		}
+		if i >= len(h) {
+			return nil, errors.New("a damaged record")
 		}
 		m.IsSupportSender = h[i] == 1
 		out = append(out, m)
 		i++
 	}
-	return out
+	return out, nil
 }
 
 func (s *Source) decodeMessage(raw json.RawMessage) (message, error) {

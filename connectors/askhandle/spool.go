@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"slices"
@@ -33,10 +34,11 @@ func newHeldRooms(dir string) (heldRooms, error) {
 	if err != nil {
 		return memRooms{}, err
 	}
-	// Unlinked at once where the system allows it (not on Windows): the
-	// file has no name while it is used, and a crash leaves nothing behind.
-	removed := os.Remove(f.Name()) == nil
-	return &fileRooms{f: f, removed: removed, w: bufio.NewWriterSize(f, 64<<10), last: map[string]int64{}}, nil
+	// Unlinked at once where the system allows it (not on Windows, where
+	// close removes it): the file has no name while it is used, and a crash
+	// leaves nothing behind.
+	_ = os.Remove(f.Name())
+	return &fileRooms{f: f, w: bufio.NewWriterSize(f, 64<<10), last: map[string]int64{}}, nil
 }
 
 // memRooms holds each room's messages packed in memory (heldMessages).
@@ -50,7 +52,7 @@ func (r memRooms) add(room string, m *apiMessage) error {
 func (r memRooms) take(room string) ([]message, error) {
 	h := r[room]
 	delete(r, room)
-	return h.messages(), nil
+	return h.messages()
 }
 
 func (r memRooms) rooms() []string { return slices.Sorted(maps.Keys(r)) }
@@ -65,13 +67,12 @@ func (memRooms) close() error { return nil }
 // file is written through a buffer and read with ReadAt, never mapped: its
 // pages stay in the page cache, not in the process's resident memory.
 type fileRooms struct {
-	f       *os.File
-	removed bool // unlinked when made
-	w       *bufio.Writer
-	size    int64            // bytes written, the buffer's included
-	last    map[string]int64 // room -> offset of its newest message's record
-	hdr     []byte           // add's buffers, reused
-	body    heldMessages
+	f    *os.File
+	w    *bufio.Writer
+	size int64            // bytes written, the buffer's included
+	last map[string]int64 // room -> offset of its newest message's record
+	hdr  []byte           // add's buffers, reused
+	body heldMessages
 }
 
 func (r *fileRooms) add(room string, m *apiMessage) error {
@@ -92,7 +93,7 @@ func (r *fileRooms) add(room string, m *apiMessage) error {
 	return nil
 }
 
-func (r *fileRooms) take(room string) (msgs []message, err error) {
+func (r *fileRooms) take(room string) ([]message, error) {
 	off, ok := r.last[room]
 	if !ok {
 		return nil, nil
@@ -122,14 +123,11 @@ func (r *fileRooms) take(room string) (msgs []message, err error) {
 	for i := len(newestFirst) - 1; i >= 0; i-- {
 		h = append(h, newestFirst[i]...)
 	}
-	// A record damaged on disk unpacks past its end: an error for the
-	// room's run, not a crash.
-	defer func() {
-		if recover() != nil {
-			msgs, err = nil, fmt.Errorf("message spool at %d: a damaged record", off)
-		}
-	}()
-	return h.messages(), nil
+	msgs, err := h.messages()
+	if err != nil {
+		return nil, fmt.Errorf("message spool at %d: %w", off, err)
+	}
+	return msgs, nil
 }
 
 // read reads the record at off: its link and its packed message.
@@ -161,10 +159,8 @@ func (r *fileRooms) rooms() []string { return slices.Sorted(maps.Keys(r.last)) }
 
 func (r *fileRooms) close() error {
 	err := r.f.Close()
-	if !r.removed {
-		if rerr := os.Remove(r.f.Name()); err == nil {
-			err = rerr
-		}
+	if rerr := os.Remove(r.f.Name()); err == nil && !errors.Is(rerr, fs.ErrNotExist) {
+		err = rerr
 	}
 	return err
 }
