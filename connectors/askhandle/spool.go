@@ -73,6 +73,8 @@ type fileRooms struct {
 	last map[string]int64 // room -> offset of its newest message's record
 	hdr  []byte           // add's buffers, reused
 	body heldMessages
+	// scratch takes read's first read of a record, reused.
+	scratch [512]byte
 }
 
 func (r *fileRooms) add(room string, m *apiMessage) error {
@@ -102,15 +104,17 @@ func (r *fileRooms) take(room string) ([]message, error) {
 	if err := r.w.Flush(); err != nil {
 		return nil, fmt.Errorf("message spool: %w", err)
 	}
-	var newestFirst []heldMessages
-	total := 0
+	// The records come newest first: their bodies are copied into arena,
+	// then laid out oldest first.
+	var arena []byte
+	var ends []int // where each body ends in arena, newest first
 	for {
 		link, body, err := r.read(off)
 		if err != nil {
 			return nil, fmt.Errorf("message spool at %d: %w", off, err)
 		}
-		newestFirst = append(newestFirst, body)
-		total += len(body)
+		arena = append(arena, body...)
+		ends = append(ends, len(arena))
 		if link == 0 {
 			break
 		}
@@ -119,9 +123,13 @@ func (r *fileRooms) take(room string) ([]message, error) {
 		}
 		off = int64(link - 1)
 	}
-	h := make(heldMessages, 0, total)
-	for i := len(newestFirst) - 1; i >= 0; i-- {
-		h = append(h, newestFirst[i]...)
+	h := make(heldMessages, 0, len(arena))
+	for i := len(ends) - 1; i >= 0; i-- {
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		h = append(h, arena[start:ends[i]]...)
 	}
 	msgs, err := h.messages()
 	if err != nil {
@@ -130,9 +138,10 @@ func (r *fileRooms) take(room string) ([]message, error) {
 	return msgs, nil
 }
 
-// read reads the record at off: its link and its packed message.
+// read reads the record at off: its link and its packed message, which is
+// only good until the next read (it may be in the reused scratch).
 func (r *fileRooms) read(off int64) (uint64, []byte, error) {
-	buf := make([]byte, min(512, r.size-off))
+	buf := r.scratch[:min(int64(len(r.scratch)), r.size-off)]
 	if _, err := r.f.ReadAt(buf, off); err != nil {
 		return 0, nil, err
 	}
