@@ -270,8 +270,9 @@ func (c *client) post(ctx context.Context, path, label string, form []httpapi.Fi
 }
 
 // idField reads key ("slug" or "note_id") from an object, as a string or
-// a number; the other fields may be of any type.
-func idField(data []byte, key string) (string, error) { return idFieldWith(data, key, decode) }
+// a number; the other fields may be of any type. data is what unwrap
+// returned, so it is valid JSON already (decodePart).
+func idField(data []byte, key string) (string, error) { return idFieldWith(data, key, decodePart) }
 
 // idFieldWith is idField with dec for its decoding. The object is decoded
 // into the two keys the answers are read for, not into a map of all its
@@ -295,7 +296,7 @@ func idFieldWith(data []byte, key string, dec decoder) (string, error) {
 		panic("epixel: idField reads slug or note_id, not " + key)
 	}
 	var id text
-	if v != nil && json.Unmarshal(v, &id) == nil && id != "" {
+	if v != nil && dec(v, &id) == nil && id != "" {
 		return string(id), nil
 	}
 	return "", fmt.Errorf("no %q in the answer", key)

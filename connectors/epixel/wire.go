@@ -106,6 +106,18 @@ func decode(data []byte, v any) error {
 	return httpapi.DecodeJSON(data, v)
 }
 
+// decodePart is decode for a part of a body decode (or validJSON)
+// accepted, such as the envelope's data that unwrap returns: the part is
+// valid JSON already, so it is not validated again. Validating it twice
+// cost a create answer 4.4 µs instead of 3.1, a lookup answer 1.13 instead
+// of 0.98 (BenchmarkAnswers).
+func decodePart(data []byte, v any) error {
+	if fastjson.Decode(data, v) {
+		return nil
+	}
+	return httpapi.DecodeJSON(data, v)
+}
+
 func validJSON(b []byte) error {
 	var v any
 	return httpapi.DecodeJSON(b, &v)
@@ -147,10 +159,11 @@ type leadList struct {
 }
 
 // decodeList reads data as {"count","next","previous","results"} or as a bare array.
-func decodeList(body []byte) (leadList, error) { return decodeListWith(body, decode) }
+func decodeList(body []byte) (leadList, error) { return decodeListWith(body, decode, decodePart) }
 
-// decodeListWith is decodeList with dec for its decoding.
-func decodeListWith(body []byte, dec decoder) (leadList, error) {
+// decodeListWith is decodeList with dec for the body and part for the
+// body's data (tests: httpapi.DecodeJSON for both).
+func decodeListWith(body []byte, dec, part decoder) (leadList, error) {
 	data, err := unwrapWith(body, dec)
 	if err != nil {
 		return leadList{}, err
@@ -161,7 +174,7 @@ func decodeListWith(body []byte, dec decoder) (leadList, error) {
 		return leadList{}, nil
 	case data[0] == '[':
 		var items []json.RawMessage
-		if err := dec(data, &items); err != nil {
+		if err := part(data, &items); err != nil {
 			return leadList{}, err
 		}
 		return leadList{Items: items}, nil
@@ -170,7 +183,7 @@ func decodeListWith(body []byte, dec decoder) (leadList, error) {
 			Results *[]json.RawMessage `json:"results"`
 			Next    text               `json:"next"`
 		}
-		if err := dec(data, &p); err != nil {
+		if err := part(data, &p); err != nil {
 			return leadList{}, err
 		}
 		if p.Results == nil {
