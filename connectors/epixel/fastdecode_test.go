@@ -35,6 +35,14 @@ func BenchmarkAnswers(b *testing.B) {
 				}
 			}
 		})
+		b.Run("list-bare/"+d.name, func(b *testing.B) {
+			body := fixture.ReadTestdata(b, "list_bare.json")
+			for b.Loop() {
+				if l, err := decodeListWith(body, d.dec, d.part); err != nil || len(l.Items) == 0 || l.Paginated {
+					b.Fatal(l, err)
+				}
+			}
+		})
 		b.Run("list/"+d.name, func(b *testing.B) {
 			for b.Loop() {
 				if l, err := decodeListWith(listAnswer, d.dec, d.part); err != nil || len(l.Items) != 0 || !l.Paginated {
