@@ -63,9 +63,6 @@ func decodeOutcome(body []byte, dec, part decoder) string {
 		data []byte
 		dec  decoder
 	}{{body, dec}, {data, part}} {
-		if in.data == nil {
-			continue // unwrap refused the body: nothing of it is a part
-		}
 		for _, key := range []string{"slug", "note_id"} {
 			id, err := idFieldWith(in.data, key, in.dec)
 			fmt.Fprintf(&out, "%s %q %v\n", key, id, err)

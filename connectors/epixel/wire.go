@@ -100,10 +100,10 @@ type decoder func(data []byte, v any) error
 // error names the problem. The fast path decodes what encoding/json
 // decodes, errors included: FuzzDecodeMatchesEncodingJSON.
 func decode(data []byte, v any) error {
-	if json.Valid(data) && fastjson.Decode(data, v) {
-		return nil
+	if !json.Valid(data) {
+		return httpapi.DecodeJSON(data, v)
 	}
-	return httpapi.DecodeJSON(data, v)
+	return decodePart(data, v)
 }
 
 // decodePart is decode for a part of a body decode (or validJSON)
